@@ -1,0 +1,40 @@
+"""The `hgpo` command. Subcommands live in `hgpo_cli.commands`, one module each, and import heavy
+libraries (torch, ray, vllm, transformers, alfworld) only inside the functions that need them."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from hgpo_cli.errors import UserError
+
+# Each module defines `register(app: typer.Typer) -> None`.
+COMMAND_MODULES = [
+    "hgpo_cli.commands.config_cmd",
+]
+
+app = typer.Typer(
+    name="hgpo",
+    help="Train and evaluate LLM agents on long-horizon text tasks with HGPO and its baselines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    """Entry point: run the CLI; a user mistake prints one line on stderr and exits 2."""
+    try:
+        app()
+    except UserError as err:
+        print(f"hgpo: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("hgpo: interrupted", file=sys.stderr)
+        sys.exit(130)

