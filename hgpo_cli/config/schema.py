@@ -46,7 +46,7 @@ class AlgorithmConfig:
     norm: str = _f("mean_std_norm", "mean_std_norm (divide by std + eps) or mean_norm (subtract the mean).")
     eps: float = _f(1e-6, "Added to the std and to the weight sum.")
     invalid_action_penalty: float = _f(0.1, "Subtracted from the return and episode score of an invalid step.")
-    grpo_stats: str = _f("steps", "GRPO statistics over step samples (verl-agent) or over trajectories (classic).")
+    episode_stats: str = _f("steps", "A_E statistics over step samples (verl-agent) or over trajectories (classic GRPO).")
     gigpo: GiGPOConfig = field(default_factory=GiGPOConfig)
     hgpo: HGPOConfig = field(default_factory=HGPOConfig)
 

@@ -35,7 +35,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "algorithm.norm": _one_of(*NORMS),
     "algorithm.eps": _greater(0.0),
     "algorithm.invalid_action_penalty": _at_least(0.0),
-    "algorithm.grpo_stats": _one_of("steps", "trajectories"),
+    "algorithm.episode_stats": _one_of("steps", "trajectories"),
     "algorithm.hgpo.history_length": _at_least(0),
     "algorithm.hgpo.alpha": _at_least(0.0),
     "algorithm.hgpo.weighting": _one_of("recipe", "paper"),
