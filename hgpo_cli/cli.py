@@ -13,6 +13,7 @@ from hgpo_cli.errors import UserError
 # Each module defines `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = [
     "hgpo_cli.commands.config_cmd",
+    "hgpo_cli.commands.train_cmd",
 ]
 
 app = typer.Typer(

@@ -36,7 +36,9 @@ def preset_path(preset: str) -> Path:
         return candidate
     path = _presets_dir() / f"{preset}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown preset '{preset}' (available: {', '.join(list_presets())}, or a .yaml path)")
+        raise ConfigError(
+            f"unknown preset '{preset}' (available: {', '.join(list_presets())}, or a .yaml path)"
+        )
     return path
 
 

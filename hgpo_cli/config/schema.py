@@ -45,15 +45,21 @@ class AlgorithmConfig:
     gamma: float = _f(0.95, "Discount of the step return-to-go.")
     norm: str = _f("mean_std_norm", "mean_std_norm (divide by std + eps) or mean_norm (subtract the mean).")
     eps: float = _f(1e-6, "Added to the std and to the weight sum.")
-    invalid_action_penalty: float = _f(0.1, "Subtracted from the return and episode score of an invalid step.")
-    episode_stats: str = _f("steps", "A_E statistics over step samples (verl-agent) or over trajectories (classic GRPO).")
+    invalid_action_penalty: float = _f(
+        0.1, "Subtracted from the return and episode score of an invalid step."
+    )
+    episode_stats: str = _f(
+        "steps", "A_E statistics over step samples (verl-agent) or over trajectories (classic GRPO)."
+    )
     gigpo: GiGPOConfig = field(default_factory=GiGPOConfig)
     hgpo: HGPOConfig = field(default_factory=HGPOConfig)
 
 
 @dataclass
 class AlfWorldConfig:
-    data_dir: str | None = _f(None, "Folder holding json_2.1.1/ (real games); unset: generated games in the cache.")
+    data_dir: str | None = _f(
+        None, "Folder holding json_2.1.1/ (real games); unset: generated games in the cache."
+    )
     train_split: str = _f("train", "train, eval_in_distribution or eval_out_of_distribution.")
     eval_split: str = _f("eval_in_distribution", "Split that evaluation uses by default.")
     generated_games: int = _f(60, "How many games to generate when no data_dir is given.")
@@ -109,6 +115,8 @@ class RolloutConfig:
     max_response_tokens: int = _f(512, "New tokens per turn.")
     batch_size: int = _f(64, "Prompts per generate call.")
     gpu_memory_utilization: float = _f(0.5, "vLLM only.")
+    num_cpus: float = _f(1.0, "CPUs the rollout engine actor reserves in Ray.")
+    num_gpus: float = _f(0.5, "GPUs the rollout engine actor reserves when training on CUDA (shared with the trainer).")
 
 
 @dataclass
@@ -135,7 +143,10 @@ class TrainerConfig:
     save_freq: int = _f(10, "Save a checkpoint every this many iterations (and at the end).")
     resume: str = _f("auto", "auto (latest checkpoint in the run folder), never, or a checkpoint path.")
     seed: int = _f(0, "Seed of tasks, sampling and initialisation.")
-    num_workers: int = _f(1, "Data-parallel trainer workers (torch.distributed).")
+    num_workers: int = _f(1, "Data-parallel trainer workers (torch.distributed: gloo on CPU, NCCL on GPU).")
+    cpus_per_worker: float = _f(1.0, "CPUs each trainer worker reserves in Ray.")
+    gpus_per_worker: float = _f(0.5, "GPUs each trainer worker reserves when training on CUDA.")
+    torch_threads: int = _f(0, "torch threads in the trainer and engine actors (0: all cores; phases run one at a time).")
     device: str = _f("auto", "auto, cpu or cuda.")
     eval_after: bool = _f(False, "Evaluate the final policy when training ends.")
     eval_episodes: int = _f(0, "Episodes for that evaluation (0: the whole split).")

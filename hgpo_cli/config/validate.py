@@ -78,6 +78,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.loss_agg_mode": _one_of(*LOSS_AGG_MODES),
     "trainer.save_freq": _at_least(1),
     "trainer.num_workers": _at_least(1),
+    "trainer.cpus_per_worker": _at_least(0.0),
+    "trainer.gpus_per_worker": _at_least(0.0),
+    "trainer.torch_threads": _at_least(0),
+    "rollout.num_cpus": _at_least(0.0),
+    "rollout.num_gpus": _at_least(0.0),
     "trainer.device": _one_of("auto", "cpu", "cuda"),
     "trainer.eval_episodes": _at_least(0),
     "logging.mode": _one_of("auto", "online", "offline", "disabled"),
@@ -94,4 +99,6 @@ def validate(cfg: DictConfig) -> None:
 
     names = estimator_names()
     if cfg.algorithm.name not in names:
-        raise ConfigError(f"algorithm.name={cfg.algorithm.name!r} is not a known estimator (one of {', '.join(names)})")
+        raise ConfigError(
+            f"algorithm.name={cfg.algorithm.name!r} is not a known estimator (one of {', '.join(names)})"
+        )

@@ -1,0 +1,37 @@
+"""What every rollout engine returns and the interface it implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass
+class Generation:
+    """One sampled response.
+
+    token_ids: (R,) response tokens, ending with the end-of-turn token when the model stopped by itself.
+    log_probs: (R,) log-probability of each sampled token under the model (temperature 1, no top-p).
+    text: the decoded response without special tokens.  finished: stopped by end-of-turn, not by length.
+    """
+
+    token_ids: list[int]
+    log_probs: list[float]
+    text: str
+    finished: bool
+
+
+@dataclass
+class SamplingSettings:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    seed: int = 0
+
+
+class RolloutEngine(Protocol):
+    def generate(self, prompts: list[list[int]], settings: SamplingSettings) -> list[Generation]: ...
+
+    def load_weights(self, state_dict: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...

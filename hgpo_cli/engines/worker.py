@@ -1,0 +1,70 @@
+"""The rollout engine as a Ray actor: built from the config, fed new weights every iteration."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hgpo_cli.engines.base import Generation, SamplingSettings
+
+
+def build_engine(
+    model_path: str,
+    *,
+    engine: str,
+    dtype: str,
+    batch_size: int,
+    device: str,
+    max_model_len: int,
+    gpu_memory_utilization: float,
+    seed: int,
+) -> Any:
+    """An HFEngine or VLLMEngine on a resolved model path."""
+    if engine == "vllm":
+        from hgpo_cli.engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine(
+            model_path,
+            dtype="bfloat16" if dtype == "float32" and device == "cpu" else dtype,
+            max_model_len=max_model_len,
+            gpu_memory_utilization=gpu_memory_utilization,
+            seed=seed,
+            device=device,
+        )
+    from hgpo_cli.engines.hf import HFEngine
+    from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
+
+    model = load_causal_lm(model_path, dtype=dtype)
+    return HFEngine(model, load_tokenizer(model_path), batch_size=batch_size, device=device)
+
+
+class RolloutWorker:
+    """Holds one engine. Wrapped with `ray.remote` by `make_rollout_actor`."""
+
+    def __init__(self, model_path: str, engine_kwargs: dict[str, Any], torch_threads: int) -> None:
+        import torch
+
+        if torch_threads > 0:
+            torch.set_num_threads(torch_threads)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.engine = build_engine(model_path, **engine_kwargs)
+
+    def generate(self, prompts: list[list[int]], settings: SamplingSettings) -> list[Generation]:
+        return self.engine.generate(prompts, settings)
+
+    def load_weights(self, state_dict: dict[str, Any]) -> bool:
+        self.engine.load_weights(state_dict)
+        return True
+
+    def ping(self) -> bool:
+        return True
+
+
+def make_rollout_actor(
+    model_path: str, engine_kwargs: dict[str, Any], *, num_cpus: float, num_gpus: float, torch_threads: int
+) -> Any:
+    """Start the rollout engine as a Ray actor."""
+    import ray
+
+    actor_cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(RolloutWorker)
+    return actor_cls.remote(model_path, engine_kwargs, torch_threads)

@@ -1,0 +1,1 @@
+"""Model resolution and loading: HF ids, local folders, and the embedded models the project builds itself."""

@@ -1,0 +1,72 @@
+"""Load a policy and its tokenizer from `model.path`: an HF id, a local folder, or `embedded:<name>`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hgpo_cli.errors import UserError
+
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def resolve_model_path(path: str) -> str:
+    """A local folder or HF id for `path`; builds embedded models into the cache on first use."""
+    if path.startswith("embedded:"):
+        from hgpo_cli.models.embedded import embedded_model_dir
+
+        return str(embedded_model_dir(path.split(":", 1)[1]))
+    local = Path(path).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise UserError(f"model folder {local} has no config.json (not an HF checkpoint)")
+        return str(local)
+    if path.startswith((".", "/", "~")):
+        raise UserError(f"model folder not found: {path}")
+    return path  # an HF hub id
+
+
+def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
+    """The tokenizer of a resolved model path, with a pad token and left padding for generation."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise UserError(f"could not load the tokenizer of '{path}': {str(err).splitlines()[0]}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def load_causal_lm(
+    path: str,
+    *,
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+    gradient_checkpointing: bool = False,
+    lora_rank: int = 0,
+    lora_alpha: int = 32,
+) -> Any:
+    """A causal LM from a resolved model path, optionally wrapped with LoRA adapters (peft)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=getattr(torch, DTYPES[dtype]), trust_remote_code=trust_remote_code
+        )
+    except OSError as err:
+        raise UserError(f"could not load the model '{path}': {str(err).splitlines()[0]}") from None
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if lora_rank > 0:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=lora_rank, lora_alpha=lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
+        model = get_peft_model(model, lora)
+    return model

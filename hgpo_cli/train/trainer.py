@@ -1,0 +1,305 @@
+"""The training loop, top to bottom: draw tasks, roll out, advantages, PPO update, sync, log, save.
+
+Ray holds the moving parts: environment workers (EnvPool), the rollout engine (one actor) and the policy
+workers (one per data-parallel rank). The loop itself runs in the driver.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from hgpo_cli.engines.base import SamplingSettings
+from hgpo_cli.envs.base import TaskSpec
+from hgpo_cli.train.batch import TrainSample
+from hgpo_cli.train.checkpoint import checkpoint_dir, prune_incomplete, read_state, resolve_resume, write_state
+from hgpo_cli.train.metrics import iteration_metrics
+from hgpo_cli.train.rollout import RolloutResult, play_episodes
+from hgpo_cli.train.step_advantages import advantages_for
+
+
+@dataclass
+class TrainSummary:
+    run_dir: Path
+    iterations_done: int
+    last_checkpoint: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    return Path(cfg.trainer.output_dir or Path("runs") / cfg.trainer.experiment_name)
+
+
+def draw_tasks(tasks: list[TaskSpec], batch_size: int, seed: int, iteration: int) -> list[TaskSpec]:
+    """The tasks of one iteration: a seeded draw without replacement (with, if the split is smaller)."""
+    rng = np.random.default_rng([seed, iteration])
+    replace = batch_size > len(tasks)
+    return [tasks[i] for i in rng.choice(len(tasks), size=batch_size, replace=replace)]
+
+
+def train_samples(result: RolloutResult, advantages: np.ndarray) -> list[TrainSample]:
+    return [
+        TrainSample(
+            prompt_ids=r.extra["prompt_ids"],
+            response_ids=r.extra["response_ids"],
+            advantage=float(a),
+        )
+        for r, a in zip(result.records, advantages, strict=True)
+    ]
+
+
+def save_rollouts(run_dir: Path, iteration: int, result: RolloutResult, adv: Any) -> None:
+    """RUN_DIR/rollouts/iter_XXXXXX.jsonl: the step records (without token ids) with their advantages."""
+    folder = run_dir / "rollouts"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"iter_{iteration:06d}.jsonl").open("w") as handle:
+        for record, a, ret in zip(result.records, adv.advantages, adv.returns, strict=True):
+            row = record.to_dict()
+            row["extra"] = {
+                "advantage": float(a),
+                "step_return": float(ret),
+                "worker_failed": record.extra.get("worker_failed", False),
+            }
+            handle.write(json.dumps(row) + "\n")
+
+
+class Trainer:
+    """Builds the Ray actors for a config and runs iterations. `train()` is the whole job."""
+
+    def __init__(self, cfg: DictConfig, ui: Any = None) -> None:
+        from hgpo_cli.distributed import init_ray, resolve_device
+        from hgpo_cli.envs.pool import EnvPool
+        from hgpo_cli.envs.registry import get_suite
+        from hgpo_cli.models.loading import load_tokenizer, resolve_model_path
+
+        self.cfg = cfg
+        self.ui = ui
+        self.run_dir = run_dir_of(cfg)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        trainer = cfg.trainer
+        needed = cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus
+        needed += trainer.num_workers * trainer.cpus_per_worker
+        init_ray(cfg.ray.address, cfg.ray.num_cpus, min_cpus=needed)
+        self.device = resolve_device(trainer.device)
+        self.suite = get_suite(cfg.env.name)
+        split = cfg.env[cfg.env.name].train_split
+        self.tasks = self.suite.list_tasks(cfg, split)
+        self.reward_scale = float(getattr(self.suite, "REWARD_SCALE", 1.0))
+        self._say(f"{len(self.tasks)} {cfg.env.name} tasks in split '{split}'; device {self.device}")
+        self.model_path = resolve_model_path(cfg.model.path)
+        self.tokenizer = load_tokenizer(self.model_path)
+        self.pool = EnvPool(cfg)
+        self._start_actors()
+
+    def _say(self, message: str) -> None:
+        if self.ui is not None:
+            self.ui.message(message)
+
+    def _start_actors(self) -> None:
+        from hgpo_cli.engines.worker import make_rollout_actor
+        from hgpo_cli.train.policy_worker import make_policy_workers
+
+        cfg, gpu = self.cfg, self.device == "cuda"
+        trainer_dict = OmegaConf.to_container(cfg.trainer, resolve=True)
+        trainer_dict["device"] = self.device
+        model_dict = OmegaConf.to_container(cfg.model, resolve=True)
+        self.workers = make_policy_workers(
+            self.model_path, model_dict, trainer_dict,
+            num_workers=cfg.trainer.num_workers,
+            num_cpus=cfg.trainer.cpus_per_worker,
+            num_gpus=cfg.trainer.gpus_per_worker if gpu else 0,
+            torch_threads=cfg.trainer.torch_threads,
+        )
+        engine_kwargs = {
+            "engine": cfg.rollout.engine,
+            "dtype": cfg.model.dtype,
+            "batch_size": cfg.rollout.batch_size,
+            "device": self.device,
+            "max_model_len": cfg.rollout.max_prompt_tokens + cfg.rollout.max_response_tokens,
+            "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
+            "seed": cfg.trainer.seed,
+        }
+        self.rollout = make_rollout_actor(
+            self.model_path, engine_kwargs,
+            num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus if gpu else 0,
+            torch_threads=cfg.trainer.torch_threads,
+        )
+
+    # ---- pieces of one iteration ---------------------------------------------------------------------
+    def generate(self, prompts: list[list[int]], settings: SamplingSettings) -> list[Any]:
+        import ray
+
+        return ray.get(self.rollout.generate.remote(prompts, settings))
+
+    def rollout_once(self, tasks: list[TaskSpec], group_ids: list[str], temperature: float, seed: int,
+                     group_size: int, on_step: Any = None) -> RolloutResult:
+        cfg = self.cfg
+        return play_episodes(
+            tasks, group_ids,
+            group_size=group_size,
+            pool=self.pool,
+            generate=self.generate,
+            tokenizer=self.tokenizer,
+            template=self.suite.PROMPT,
+            max_steps=cfg.env.max_steps,
+            history_length=cfg.agent.history_length,
+            max_prompt_tokens=cfg.rollout.max_prompt_tokens,
+            sampling=SamplingSettings(
+                temperature=temperature, top_p=cfg.rollout.top_p,
+                max_new_tokens=cfg.rollout.max_response_tokens, seed=seed,
+            ),
+            on_step=on_step,
+        )
+
+    def attach_log_probs(self, samples: list[TrainSample]) -> None:
+        """Old and reference log-probs, recomputed by the policy workers on the exact sampled tokens."""
+        import ray
+
+        ref = ray.put(samples)
+        results = ray.get(self.workers[0].log_probs.remote(ref))
+        for sample, lp in zip(samples, results, strict=True):
+            sample.old_log_probs = lp["old"]
+            sample.ref_log_probs = lp["ref"]
+
+    def update(self, samples: list[TrainSample], seed: int) -> dict[str, float]:
+        import ray
+
+        ref = ray.put(samples)
+        stats = ray.get([w.update.remote(ref, seed) for w in self.workers])
+        return stats[0]
+
+    def sync_weights(self) -> None:
+        """The rollout engine gets the policy's new weights."""
+        import ray
+
+        state = self.workers[0].policy_state_dict.remote()
+        ray.get(self.rollout.load_weights.remote(state))
+
+    def save(self, iteration: int, run_id: str | None, history_tail: dict[str, Any]) -> Path:
+        import ray
+
+        folder = checkpoint_dir(self.run_dir, iteration)
+        ray.get([w.save.remote(str(folder)) for w in self.workers])
+        write_state(folder, {"iteration": iteration, "wandb_run_id": run_id, "metrics": history_tail,
+                             "algorithm": self.cfg.algorithm.name})
+        return folder
+
+    def restore(self) -> tuple[int, str | None]:
+        """Load the checkpoint that trainer.resume names; returns (iterations done, W&B run id)."""
+        import ray
+
+        prune_incomplete(self.run_dir)
+        folder = resolve_resume(self.run_dir, self.cfg.trainer.resume)
+        if folder is None:
+            return 0, None
+        ray.get([w.load.remote(str(folder)) for w in self.workers])
+        self.sync_weights()
+        state = read_state(folder)
+        self._say(f"resumed from {folder} (iteration {state['iteration']})")
+        return int(state["iteration"]), state.get("wandb_run_id")
+
+    # ---- one iteration -------------------------------------------------------------------------------
+    def iteration(self, it: int, on_step: Any = None) -> tuple[dict[str, Any], RolloutResult, Any]:
+        cfg = self.cfg
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        tasks = draw_tasks(self.tasks, cfg.trainer.train_batch_size, cfg.trainer.seed, it)
+        group_ids = [f"it{it}-g{i}-{t.task_id}" for i, t in enumerate(tasks)]
+        result = self.rollout_once(tasks, group_ids, cfg.rollout.temperature, cfg.trainer.seed * 100_003 + it,
+                                   cfg.trainer.group_size, on_step)
+        timings["rollout"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        algorithm = OmegaConf.to_container(cfg.algorithm, resolve=True)
+        adv = advantages_for(result.records, algorithm, self.reward_scale)
+        timings["advantages"] = time.perf_counter() - clock
+
+        samples = train_samples(result, adv.advantages)
+        clock = time.perf_counter()
+        self.attach_log_probs(samples)
+        timings["log_probs"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        actor_stats = self.update(samples, seed=cfg.trainer.seed * 100_003 + it)
+        timings["update"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        self.sync_weights()
+        timings["weight_sync"] = time.perf_counter() - clock
+        metrics = iteration_metrics(result, adv, actor_stats, timings, samples)
+        metrics["rollout/worker_failures_total"] = self.pool.failed_episodes
+        return metrics, result, adv
+
+    def close(self) -> None:
+        try:
+            self.pool.close()
+        except Exception:  # noqa: BLE001 - closing is best effort at shutdown
+            pass
+
+
+def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
+    """The whole job: resume if asked, run the remaining iterations, checkpoint, log, summarise.
+
+    Ctrl-C finishes the step in flight, saves a checkpoint of the last completed iteration and returns.
+    """
+    from hgpo_cli.tracking.run_logger import RunLogger
+
+    trainer = Trainer(cfg, ui)
+    history: list[dict[str, Any]] = []
+    done, run_id = trainer.restore()
+    logger = RunLogger(
+        trainer.run_dir, OmegaConf.to_container(cfg, resolve=True),
+        project=cfg.logging.project, entity=cfg.logging.entity, mode=cfg.logging.mode,
+        name=cfg.trainer.experiment_name, tags=list(cfg.logging.tags), run_id=run_id,
+    )
+    last_ckpt = None
+    total = cfg.trainer.iterations
+    interrupted = False
+    try:
+        if ui is not None:
+            ui.start_training(total, done, cfg.env.max_steps)
+        for it in range(done, total):
+            on_step = ui.rollout_step if ui is not None else None
+            if ui is not None:
+                ui.start_iteration(it + 1)
+            metrics, result, adv = trainer.iteration(it, on_step)
+            done = it + 1
+            logger.log(metrics, step=done)
+            history.append({"iteration": done, **metrics})
+            if cfg.trainer.save_rollouts:
+                save_rollouts(trainer.run_dir, done, result, adv)
+            if done % cfg.trainer.save_freq == 0 or done == total:
+                last_ckpt = trainer.save(done, logger.run_id, _headline(metrics))
+            if ui is not None:
+                ui.end_iteration(done, metrics)
+    except KeyboardInterrupt:
+        interrupted = True
+        if done > 0 and (last_ckpt is None or read_state(last_ckpt)["iteration"] != done):
+            last_ckpt = trainer.save(done, logger.run_id, _headline(history[-1]) if history else {})
+        if ui is not None:
+            ui.message(f"interrupted: saved iteration {done} to {last_ckpt}; resume with trainer.resume=auto")
+    finally:
+        if ui is not None:
+            ui.stop()
+        logger.summary({"iterations_done": done})
+        logger.finish()
+        trainer.close()
+    if cfg.trainer.eval_after and not interrupted and last_ckpt is not None:
+        from hgpo_cli.eval.evaluate import evaluate_checkpoint
+
+        evaluate_checkpoint(cfg, last_ckpt / "policy", episodes=cfg.trainer.eval_episodes or None, ui=ui)
+    return TrainSummary(trainer.run_dir, done, last_ckpt, history, interrupted)
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    keys = ("rollout/success_rate", "rollout/episode_length", "rollout/invalid_action_rate", "actor/kl",
+            "actor/pg_loss", "time/iteration")
+    return {k: metrics[k] for k in keys if k in metrics}
