@@ -75,6 +75,14 @@ class WebShopConfig:
     seed: int = _f(0, "Seed of the catalogue and goal generator.")
     train_split: str = _f("train", "train, validation or test (the original goal index ranges).")
     eval_split: str = _f("test", "Split that evaluation uses by default.")
+    human_goals: bool = _f(True, "Real data: human-written goals (items_human_ins.json) or the synthetic ones.")
+    products_file: str | None = _f(
+        None, "Real data: items_shuffle.json or items_shuffle_1000.json (unset: the full file when present)."
+    )
+    data_num_products: int | None = _f(None, "Real data: keep the first N products (WebShop's num_products).")
+    spacy_model: str | None = _f(
+        None, "spaCy model for the reward's title nouns (the original: en_core_web_lg); unset: content words."
+    )
 
 
 @dataclass
