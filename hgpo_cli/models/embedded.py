@@ -16,6 +16,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from hgpo_cli.errors import UserError
 from hgpo_cli.paths import cache_dir
@@ -77,11 +78,20 @@ def build_smollm2(out_dir: Path) -> Path:
     return out_dir
 
 
-def build_tiny_qwen2(out_dir: Path, *, vocab_size: int = 4096, hidden: int = 128, layers: int = 2) -> Path:
-    """A random Qwen2 (about 1.5M parameters) and a BPE tokenizer trained on the prompt vocabulary."""
-    import torch
+SHAPES: dict[str, dict[str, int]] = {
+    # about 0.4M parameters (with the small tokenizer): tests and quick CPU runs
+    "tiny": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2},
+    # the shape of Qwen2.5-1.5B-Instruct (random weights): GPU checks without a download
+    "qwen2.5-1.5b": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
+                     "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936},
+}
+
+
+def train_small_tokenizer(vocab_size: int = 4096) -> Any:
+    """A byte-level BPE tokenizer trained in about a second on the prompt vocabulary, with a chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import PreTrainedTokenizerFast
 
     from hgpo_cli.models.corpus import tokenizer_corpus
 
@@ -100,25 +110,37 @@ def build_tiny_qwen2(out_dir: Path, *, vocab_size: int = 4096, hidden: int = 128
         "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     )
+    return tokenizer
+
+
+def build_random_qwen2(out_dir: Path, shape: str = "tiny", dtype: str = "float32") -> Path:
+    """A randomly initialised Qwen2 of a named shape with the small local tokenizer, saved in HF format."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = train_small_tokenizer()
+    dims = dict(SHAPES[shape])
+    vocab_size = max(dims.pop("vocab_size", 0), len(tokenizer))
     config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
+        vocab_size=vocab_size,
+        max_position_embeddings=8192,
+        tie_word_embeddings=shape == "tiny",
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **dims,
     )
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config)
+    model = Qwen2ForCausalLM(config).to(getattr(torch, dtype))
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     tmp.rename(out_dir)
     return out_dir
+
+
+def build_tiny_qwen2(out_dir: Path) -> Path:
+    """The tiny random Qwen2 used by tests and quick CPU runs."""
+    return build_random_qwen2(out_dir, "tiny")
 
 
 def embedded_model_dir(name: str) -> Path:
