@@ -1,0 +1,91 @@
+"""`hgpo eval`: play every task of a split once per seed with the policy at evaluation temperature."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from hgpo_cli.engines.base import SamplingSettings
+from hgpo_cli.eval.summary import across_seeds, markdown_table, seed_summary
+from hgpo_cli.train.rollout import play_episodes
+
+DEFAULT_SEEDS = (123, 456, 789)
+
+
+def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str | None = None,
+                        seeds: tuple[int, ...] = DEFAULT_SEEDS, episodes: int | None = None,
+                        out_dir: str | Path | None = None, ui: Any = None) -> dict[str, Any]:
+    """Evaluate an HF-format policy folder; writes eval-<env>-<split>.json/.md into `out_dir`.
+
+    Returns {"env", "split", "seeds", "per_seed": {seed: {column: %}}, "stats": {column: {mean, std...}}}.
+    """
+    import ray
+
+    from hgpo_cli.distributed import init_ray, resolve_device
+    from hgpo_cli.engines.worker import make_rollout_actor
+    from hgpo_cli.envs.pool import EnvPool
+    from hgpo_cli.envs.registry import get_suite
+    from hgpo_cli.models.loading import load_tokenizer, resolve_model_path
+    from hgpo_cli.tracking.run_logger import RunLogger
+
+    env = cfg.env.name
+    split = split or cfg.env[env].eval_split
+    model_path = resolve_model_path(str(checkpoint))
+    init_ray(cfg.ray.address, cfg.ray.num_cpus,
+             min_cpus=cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus)
+    device = resolve_device(cfg.trainer.device)
+    suite = get_suite(env)
+    tasks = suite.list_tasks(cfg, split)
+    if episodes:
+        tasks = tasks[:episodes]
+    tokenizer = load_tokenizer(model_path)
+    engine_kwargs = {
+        "engine": cfg.rollout.engine, "dtype": cfg.model.dtype, "batch_size": cfg.rollout.batch_size,
+        "device": device, "max_model_len": cfg.rollout.max_prompt_tokens + cfg.rollout.max_response_tokens,
+        "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization, "seed": cfg.trainer.seed,
+    }
+    engine = make_rollout_actor(model_path, engine_kwargs, num_cpus=cfg.rollout.num_cpus,
+                                num_gpus=cfg.rollout.num_gpus if device == "cuda" else 0,
+                                torch_threads=cfg.trainer.torch_threads)
+    pool = EnvPool(cfg)
+    per_seed: dict[int, dict[str, float]] = {}
+    episodes_of: dict[int, list[dict[str, Any]]] = {}
+    try:
+        for seed in seeds:
+            if ui is not None:
+                ui.message(f"evaluating {model_path} on {env}/{split}: {len(tasks)} tasks, seed {seed}")
+            result = play_episodes(
+                tasks, [f"eval-{seed}-{i}-{t.task_id}" for i, t in enumerate(tasks)],
+                group_size=1, pool=pool,
+                generate=lambda prompts, settings: ray.get(engine.generate.remote(prompts, settings)),
+                tokenizer=tokenizer, template=suite.PROMPT, max_steps=cfg.env.max_steps,
+                history_length=cfg.agent.history_length, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
+                sampling=SamplingSettings(temperature=cfg.rollout.eval_temperature, top_p=cfg.rollout.top_p,
+                                          max_new_tokens=cfg.rollout.max_response_tokens, seed=seed),
+            )
+            rows = [{"task_id": e.task_id, "task_type": e.task_type, "won": e.won, "reward": e.total_reward,
+                     "length": e.length, "invalid_steps": e.invalid_steps} for e in result.episodes]
+            episodes_of[seed] = rows
+            per_seed[seed] = seed_summary(rows)
+    finally:
+        pool.close()
+        ray.kill(engine)
+    stats = across_seeds(per_seed)
+    report = {"checkpoint": str(checkpoint), "env": env, "split": split, "seeds": list(seeds),
+              "tasks": len(tasks), "per_seed": per_seed, "stats": stats, "episodes": episodes_of}
+    target = Path(out_dir) if out_dir else Path(checkpoint)
+    target.mkdir(parents=True, exist_ok=True)
+    stem = f"eval-{env}-{split}"
+    (target / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (target / f"{stem}.md").write_text(markdown_table(env, split, stats, list(seeds)))
+    logger = RunLogger(target, {"checkpoint": str(checkpoint), "split": split, "seeds": list(seeds)},
+                       project=cfg.logging.project, entity=cfg.logging.entity, mode=cfg.logging.mode,
+                       name=f"eval-{cfg.trainer.experiment_name}", tags=["eval"], job_type="eval")
+    logger.summary({f"eval/{split}/{c}/{k}": v for c, s in stats.items() for k, v in s.items()
+                    if k in ("mean", "std")})
+    logger.finish()
+    report["paths"] = {"json": str(target / f"{stem}.json"), "markdown": str(target / f"{stem}.md")}
+    return report
