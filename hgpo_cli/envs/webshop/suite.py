@@ -1,0 +1,121 @@
+"""The WebShop suite (see `hgpo_cli.envs.registry`): tasks, environments, the prompt and the checker.
+
+One task per goal; `task_type` is the product category (beauty, electronics, fashion, food, furniture).
+The catalogue and its search index are loaded once per process, so making an environment is cheap.
+Admissibility of `search[...]`: see `hgpo_cli.envs.webshop.actions.is_admissible`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from hgpo_cli.envs.base import TaskSpec, TextEnv
+from hgpo_cli.envs.webshop.actions import SEARCH_TEMPLATE, is_admissible, parse_action
+from hgpo_cli.envs.webshop.catalogue import Catalogue, get_catalogue
+from hgpo_cli.envs.webshop.env import WebShopEnv
+from hgpo_cli.envs.webshop.reward import content_words, nouns_with_spacy
+
+__all__ = [
+    "SEARCH_TEMPLATE",
+    "check",
+    "is_admissible",
+    "list_tasks",
+    "load_catalogue",
+    "make_env",
+    "parse_action",
+]
+
+ENV_NAME = "webshop"
+
+
+def _wcfg(cfg: Any) -> Any:
+    return cfg.env.webshop
+
+
+def load_catalogue(cfg: Any, *, progress: bool = True) -> Catalogue:
+    """The catalogue of a run config (real data when `env.webshop.data_dir` is set, else generated)."""
+    return get_catalogue(_wcfg(cfg), progress=progress)
+
+
+def list_tasks(cfg: Any, split: str) -> list[TaskSpec]:
+    """One TaskSpec per goal of the split, in goal order; task_id is the goal index."""
+    cat = load_catalogue(cfg)
+    return [
+        TaskSpec(
+            env=ENV_NAME,
+            task_id=str(i),
+            task_type=str(cat.goals[i]["category"]),
+            payload={"goal_index": i, "split": split},
+        )
+        for i in cat.split(split)
+    ]
+
+
+def _nouns(cfg: Any) -> Callable[[str], list[str]]:
+    model = _wcfg(cfg).get("spacy_model") if hasattr(_wcfg(cfg), "get") else None
+    return nouns_with_spacy(model) if model else content_words
+
+
+def make_env(task: TaskSpec, cfg: Any) -> TextEnv:
+    """A fresh environment for one goal (the catalogue and index are shared within the process)."""
+    cat = load_catalogue(cfg, progress=False)
+    index = int(task.payload.get("goal_index", task.task_id))
+    if not 0 <= index < len(cat.goals):
+        from hgpo_cli.errors import UserError
+
+        raise UserError(f"WebShop goal {index} does not exist (the catalogue has {len(cat.goals)} goals)")
+    return WebShopEnv(task, cat, index, max_steps=int(cfg.env.max_steps), nouns=_nouns(cfg))
+
+
+def check(
+    cfg: Any,
+    split: str,
+    *,
+    walkthrough: bool,
+    limit: int | None = None,
+    progress: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """Load (and with `walkthrough`, play with the oracle) the goals of a split.
+
+    Returns games, loaded, won, by_task_type {type: {games, won}}, reward_mean, score (100 x mean r)
+    and success_rate. `progress`, when given, is called once per goal with (done, total).
+    """
+    from hgpo_cli.envs.webshop.oracle import play_oracle
+
+    tasks = list_tasks(cfg, split)
+    if limit is not None:
+        tasks = tasks[:limit]
+    loaded = won = 0
+    rewards: list[float] = []
+    by_type: dict[str, dict[str, int]] = defaultdict(lambda: {"games": 0, "won": 0})
+    for n, task in enumerate(tasks, 1):
+        by_type[task.task_type]["games"] += 1
+        try:
+            env = make_env(task, cfg)
+            env.reset()
+            loaded += 1
+        except Exception:  # a goal that cannot start counts as not loaded
+            rewards.append(0.0)
+            continue
+        if walkthrough:
+            res, _ = play_oracle(env)  # type: ignore[arg-type]
+            rewards.append(float(res.reward) if res.done else 0.0)
+            if res.won:
+                won += 1
+                by_type[task.task_type]["won"] += 1
+        env.close()
+        if progress is not None:
+            progress(n, len(tasks))
+    games = len(tasks)
+    reward_mean = sum(rewards) / games if (games and walkthrough) else 0.0
+    return {
+        "games": games,
+        "loaded": loaded,
+        "won": won,
+        "by_task_type": {k: dict(v) for k, v in sorted(by_type.items())},
+        "reward_mean": reward_mean,
+        "score": 100.0 * reward_mean,
+        "success_rate": won / games if games else 0.0,
+    }
