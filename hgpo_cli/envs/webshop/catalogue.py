@@ -17,6 +17,7 @@ Products are dicts with the keys WebShop's engine uses: `asin`, `name`, `Title`,
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import random
@@ -216,24 +217,39 @@ def _brands(rng: random.Random, n: int) -> list[str]:
 def _asin(rng: random.Random, used: set[str]) -> str:
     alphabet = string.digits + string.ascii_uppercase
     while True:
-        asin = "B0" + "".join(rng.choice(alphabet) for _ in range(8))
+        n = rng.randrange(36**8)
+        chars = []
+        for _ in range(8):
+            n, d = divmod(n, 36)
+            chars.append(alphabet[d])
+        asin = "B0" + "".join(chars)
         if asin not in used:
             used.add(asin)
             return asin
 
 
+@functools.cache
+def _clashes(pool: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """For each value of a pool, the values the reward could not tell from it (same colour word, or a
+    fuzzy match of the normalised texts)."""
+    norm = {v: normalize_color(v) for v in pool}
+    return {
+        v: frozenset(w for w in pool if w != v and (norm[v] == norm[w] or fuzzy_match(norm[v], norm[w]))) for v in pool
+    }
+
+
 def _option_values(rng: random.Random, name: str, pool: tuple[str, ...]) -> list[str]:
-    """2-6 values of one option, no two alike for the reward (same colour word, or fuzzy-equal)."""
+    """2-6 values of one option; for options other than size (matched exactly), no two alike for the reward."""
     want = rng.randint(2, min(6, len(pool)))
+    clashes = _clashes(pool)
     values: list[str] = []
-    for value in rng.sample(pool, len(pool)):
-        norm = normalize_color(value)
-        if name == "size":
-            clash = value in values
-        else:
-            clash = any(norm == normalize_color(v) or fuzzy_match(norm, normalize_color(v)) for v in values)
-        if not clash:
-            values.append(value)
+    blocked: set[str] = set()
+    for value in rng.sample(pool, min(len(pool), 2 * want + 2)):
+        if value in blocked:
+            continue
+        values.append(value)
+        if name != "size":
+            blocked |= clashes[value]
         if len(values) == want:
             break
     if name == "size":  # keep sizes in their natural order, as shops list them

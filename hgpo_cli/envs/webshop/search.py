@@ -39,9 +39,22 @@ def light_stem(word: str) -> str:
     return word
 
 
+_STEMS: dict[str, str] = {}  # word -> stem (or "" for a stopword); words repeat a lot across products
+
+
 def tokenize(text: str) -> list[str]:
     """Search tokens of a text: lower-case words, stopwords removed, plurals stemmed."""
-    return [light_stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
+    out = []
+    stems = _STEMS
+    for word in _TOKEN.findall(text.lower()):
+        stem = stems.get(word)
+        if stem is None:
+            stem = "" if word in _STOPWORDS else light_stem(word)
+            if len(stems) < 1_000_000:
+                stems[word] = stem
+        if stem:
+            out.append(stem)
+    return out
 
 
 def product_search_text(product: dict[str, Any]) -> str:
