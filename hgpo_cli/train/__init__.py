@@ -1,0 +1,1 @@
+"""Training: advantage estimators, the PPO loss and the training loop."""
