@@ -38,9 +38,7 @@ def observation(game: int, state: int) -> str:
     )
 
 
-def make_batch(
-    rng: np.random.Generator, groups: int = 128, trajs: int = 8, max_len: int = 50
-) -> dict[str, Any]:
+def make_batch(rng: np.random.Generator, groups: int = 128, trajs: int = 8, max_len: int = 50) -> dict[str, Any]:
     """One iteration's step samples, as numpy arrays (N,) in rollout order (step t of every env, t = 0..)."""
     per_traj: list[dict[str, Any]] = []
     for g in range(groups):
@@ -68,9 +66,7 @@ def make_batch(
         for tr in per_traj:
             if t < len(tr["anchors"]):
                 pen = 0.1 if tr["invalid"][t] else 0.0
-                rows.append(
-                    (tr["group"], tr["traj"], tr["returns"][t] - pen, tr["score"] - pen, tr["anchors"][t])
-                )
+                rows.append((tr["group"], tr["traj"], tr["returns"][t] - pen, tr["score"] - pen, tr["anchors"][t]))
     g, tid, r, s, a = zip(*rows, strict=True)
     return {
         "group_ids": np.array(g, dtype=object),
@@ -114,9 +110,7 @@ def main() -> int:
         t_vec, out = best_of(  # cheap: more repeats, so that a busy machine hurts it no more than the loop
             lambda name=name, params=params: compute_advantages(name, **kw, **params), 4 * args.repeats
         )
-        t_ref, expected = best_of(
-            lambda name=name, params=params: ref.ESTIMATORS[name](*lists, **params), args.repeats
-        )
+        t_ref, expected = best_of(lambda name=name, params=params: ref.ESTIMATORS[name](*lists, **params), args.repeats)
         agree = np.allclose(out, expected, rtol=1e-12, atol=1e-12)
         ok &= agree
         ratio = t_ref / t_vec

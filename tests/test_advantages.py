@@ -73,12 +73,8 @@ def test_grpo_steps_mean_std_by_hand() -> None:
     # -> [0.755929, -1.133893, 0.377964]; group b has one sample: mean 0, std 1 -> 5 / (1 + eps)
     s = math.sqrt(0.28)
     out = compute_advantages("grpo", **batch(GRPO_ROWS))
-    np.testing.assert_allclose(
-        out, [0.4 / (s + EPS), 5.0 / (1 + EPS), -0.6 / (s + EPS), 0.2 / (s + EPS)], **HAND
-    )
-    np.testing.assert_allclose(
-        out, [0.755929, 4.999995, -1.133893, 0.377964], atol=1e-5
-    )  # eps moves the 6th digit
+    np.testing.assert_allclose(out, [0.4 / (s + EPS), 5.0 / (1 + EPS), -0.6 / (s + EPS), 0.2 / (s + EPS)], **HAND)
+    np.testing.assert_allclose(out, [0.755929, 4.999995, -1.133893, 0.377964], atol=1e-5)  # eps moves the 6th digit
 
 
 def test_grpo_steps_mean_norm_by_hand() -> None:
@@ -94,12 +90,8 @@ def test_grpo_trajectories_by_hand() -> None:
     # (0.8 - 0.45) / std = 0.549972; group b has a single trajectory: 5 / (1 + eps)
     s = math.sqrt(2 * 0.45**2)
     out = compute_advantages("grpo", episode_stats="trajectories", **batch(GRPO_ROWS))
-    np.testing.assert_allclose(
-        out, [0.55 / (s + EPS), 5.0 / (1 + EPS), -0.45 / (s + EPS), 0.35 / (s + EPS)], **HAND
-    )
-    np.testing.assert_allclose(
-        out, [0.864242, 4.999995, -0.707107, 0.549972], atol=1e-5
-    )  # eps moves the 6th digit
+    np.testing.assert_allclose(out, [0.55 / (s + EPS), 5.0 / (1 + EPS), -0.45 / (s + EPS), 0.35 / (s + EPS)], **HAND)
+    np.testing.assert_allclose(out, [0.864242, 4.999995, -0.707107, 0.549972], atol=1e-5)  # eps moves the 6th digit
     out = compute_advantages("grpo", episode_stats="trajectories", norm="mean_norm", **batch(GRPO_ROWS))
     np.testing.assert_allclose(out, [0.55, 5.0, -0.45, 0.35], **HAND)
 
@@ -124,9 +116,7 @@ def test_gigpo_by_hand() -> None:
     s = 0.45 / (math.sqrt(2 * 0.45**2) + EPS)
     out = compute_advantages("gigpo", **batch(GIGPO_ROWS))
     np.testing.assert_allclose(out, [e + s, -e - s, e, -e], **HAND)
-    np.testing.assert_allclose(
-        out, [1.573132, -1.573132, 0.866025, -0.866025], atol=1e-5
-    )  # eps moves the 6th digit
+    np.testing.assert_allclose(out, [1.573132, -1.573132, 0.866025, -0.866025], atol=1e-5)  # eps moves the 6th digit
     # mean_norm, omega = 0.5: A_E = +-0.5, A_S = +-0.45 -> [0.725, -0.725, 0.5, -0.5]
     out = compute_advantages("gigpo", norm="mean_norm", step_advantage_w=0.5, **batch(GIGPO_ROWS))
     np.testing.assert_allclose(out, [0.725, -0.725, 0.5, -0.5], **HAND)
@@ -142,13 +132,9 @@ HGPO_TRAJS = {
     "t4": ("WYY", (2.0, 5.0, 2.0), 0.0),
 }
 HGPO_ROWS = [
-    ("g", name, ret[t], score, anchors[t])
-    for t in range(3)
-    for name, (anchors, ret, score) in HGPO_TRAJS.items()
+    ("g", name, ret[t], score, anchors[t]) for t in range(3) for name, (anchors, ret, score) in HGPO_TRAJS.items()
 ]
-HGPO_KEYS = [
-    f"{name}s{t}" for t in range(3) for name in HGPO_TRAJS
-]  # row order: t1s0 t2s0 t3s0 t4s0 t1s1 ...
+HGPO_KEYS = [f"{name}s{t}" for t in range(3) for name in HGPO_TRAJS]  # row order: t1s0 t2s0 t3s0 t4s0 t1s1 ...
 S0 = math.sqrt(20 / 7)
 
 
@@ -349,9 +335,7 @@ def reference(name: str, kw: dict[str, np.ndarray], **params: Any) -> np.ndarray
 @given(kw=batches(), norm=st.sampled_from(adv.NORMS), episode_stats=st.sampled_from(adv.EPISODE_STATS))
 def test_grpo_matches_reference(kw: dict[str, np.ndarray], norm: str, episode_stats: str) -> None:
     params = {"norm": norm, "episode_stats": episode_stats}
-    np.testing.assert_allclose(
-        compute_advantages("grpo", **kw, **params), reference("grpo", kw, **params), **TIGHT
-    )
+    np.testing.assert_allclose(compute_advantages("grpo", **kw, **params), reference("grpo", kw, **params), **TIGHT)
 
 
 @SETTINGS
@@ -363,9 +347,7 @@ def test_grpo_matches_reference(kw: dict[str, np.ndarray], norm: str, episode_st
 )
 def test_gigpo_matches_reference(kw: dict[str, np.ndarray], norm: str, episode_stats: str, w: float) -> None:
     params = {"norm": norm, "episode_stats": episode_stats, "step_advantage_w": w}
-    np.testing.assert_allclose(
-        compute_advantages("gigpo", **kw, **params), reference("gigpo", kw, **params), **TIGHT
-    )
+    np.testing.assert_allclose(compute_advantages("gigpo", **kw, **params), reference("gigpo", kw, **params), **TIGHT)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -379,9 +361,7 @@ def test_gigpo_matches_reference(kw: dict[str, np.ndarray], norm: str, episode_s
     episode_stats=st.sampled_from(adv.EPISODE_STATS),
 )
 def test_hgpo_matches_reference(kw: dict[str, np.ndarray], **params: Any) -> None:
-    np.testing.assert_allclose(
-        compute_advantages("hgpo", **kw, **params), reference("hgpo", kw, **params), **TIGHT
-    )
+    np.testing.assert_allclose(compute_advantages("hgpo", **kw, **params), reference("hgpo", kw, **params), **TIGHT)
 
 
 @SETTINGS
@@ -401,9 +381,7 @@ def test_sorting_factorisation_matches_reference(kw: dict[str, np.ndarray], **pa
             out = compute_advantages(name, **kw, **p)
             np.testing.assert_allclose(out, reference(name, kw, **p), **TIGHT)
         args = (kw["group_ids"], kw["traj_ids"], kw["anchors"], params["history_length"])
-        assert group_stats(*args) == ref.group_stats(
-            *(a.tolist() for a in args[:3]), params["history_length"]
-        )
+        assert group_stats(*args) == ref.group_stats(*(a.tolist() for a in args[:3]), params["history_length"])
 
 
 @pytest.mark.parametrize(
@@ -451,9 +429,7 @@ def test_discounted_returns_matches_reference(kw: dict[str, np.ndarray], gamma: 
     # trajectory ids for discounted_returns must be unique across groups: key them by (group, traj)
     traj = np.array([f"{g}/{t}" for g, t in zip(kw["group_ids"], kw["traj_ids"], strict=True)])
     out = discounted_returns(kw["step_returns"], traj, gamma)
-    np.testing.assert_allclose(
-        out, ref.discounted_returns(kw["step_returns"].tolist(), traj.tolist(), gamma), **TIGHT
-    )
+    np.testing.assert_allclose(out, ref.discounted_returns(kw["step_returns"].tolist(), traj.tolist(), gamma), **TIGHT)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -466,9 +442,7 @@ def test_discounted_returns_matches_reference(kw: dict[str, np.ndarray], gamma: 
 def test_hgpo_k0_mean_norm_is_gigpo_step_term(kw: dict[str, np.ndarray]) -> None:
     # HGPO with K = 0: the only item is A_0 = GiGPO's A_S (under mean_norm the std convention does not
     # matter); A = w0 A_0 / (w0 + eps) when A_0 != 0, else 0. GiGPO - GRPO = A_S (exactly 0 where A_S is).
-    a_s = compute_advantages("gigpo", norm="mean_norm", **kw) - compute_advantages(
-        "grpo", norm="mean_norm", **kw
-    )
+    a_s = compute_advantages("gigpo", norm="mean_norm", **kw) - compute_advantages("grpo", norm="mean_norm", **kw)
     h = compute_advantages("hgpo", history_length=0, norm="mean_norm", **kw)
     np.testing.assert_allclose(h * (2.0 + EPS) / 2.0, a_s, rtol=1e-12, atol=1e-9)
 
@@ -501,9 +475,7 @@ def test_permuting_trajectories_permutes_the_output(kw: dict[str, np.ndarray], s
     permuted, index = _permute_trajectories(kw, seed)
     for name, params in ALL_CONFIGS:
         out = compute_advantages(name, **kw, **params)
-        np.testing.assert_allclose(
-            compute_advantages(name, **permuted, **params), out[index], rtol=1e-9, atol=1e-9
-        )
+        np.testing.assert_allclose(compute_advantages(name, **permuted, **params), out[index], rtol=1e-9, atol=1e-9)
 
 
 def test_singleton_groups_give_zero() -> None:
@@ -524,9 +496,7 @@ def test_all_equal_returns_and_scores_give_exact_zero(value: float) -> None:
     rows = [("g", f"t{i % 3}", value, value, "ab"[i % 2]) for i in range(9)]
     kw = batch(rows)
     for name, params in ALL_CONFIGS:
-        np.testing.assert_array_equal(
-            compute_advantages(name, **kw, **params), 0.0, err_msg=f"{name} {params}"
-        )
+        np.testing.assert_array_equal(compute_advantages(name, **kw, **params), 0.0, err_msg=f"{name} {params}")
 
 
 def test_empty_batch() -> None:
@@ -539,9 +509,7 @@ def test_empty_batch() -> None:
 
 def test_integer_and_mixed_ids() -> None:
     kw = batch(HGPO_ROWS)
-    as_ints = dict(
-        kw, group_ids=np.zeros(12, np.int64), traj_ids=np.array([int(t[1]) for t in kw["traj_ids"]])
-    )
+    as_ints = dict(kw, group_ids=np.zeros(12, np.int64), traj_ids=np.array([int(t[1]) for t in kw["traj_ids"]]))
     np.testing.assert_array_equal(compute_advantages("hgpo", **as_ints), compute_advantages("hgpo", **kw))
     mixed = dict(kw, traj_ids=np.array([1, "t2", 3.5, ("t", 4)] * 3, dtype=object))  # not sortable together
     np.testing.assert_array_equal(compute_advantages("hgpo", **mixed), compute_advantages("hgpo", **kw))
@@ -576,9 +544,7 @@ def test_registry_names_and_params() -> None:
 
 
 def test_unknown_name_is_a_user_error() -> None:
-    with pytest.raises(
-        EstimatorError, match=r"unknown advantage estimator 'ppo' \(one of: gigpo, grpo, hgpo, rloo\)"
-    ):
+    with pytest.raises(EstimatorError, match=r"unknown advantage estimator 'ppo' \(one of: gigpo, grpo, hgpo, rloo\)"):
         compute_advantages("ppo", **batch(GRPO_ROWS))
     assert issubclass(EstimatorError, UserError) and issubclass(EstimatorError, ValueError)
 

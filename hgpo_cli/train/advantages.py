@@ -79,9 +79,7 @@ def register_estimator(name: str) -> Callable[[Estimator], Estimator]:
             if pname not in DATA_ARGS and (
                 p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty
             ):
-                raise TypeError(
-                    f"estimator {name!r}: parameter {pname!r} must be keyword-only with a default"
-                )
+                raise TypeError(f"estimator {name!r}: parameter {pname!r} must be keyword-only with a default")
         old = _REGISTRY.get(name)
         if old is not None and old is not fn and _qualified(old) != _qualified(fn):
             raise EstimatorError(f"estimator {name!r} is already registered (to {_qualified(old)})")
@@ -106,9 +104,7 @@ def get_estimator(name: str) -> Estimator:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise EstimatorError(
-            f"unknown advantage estimator {name!r} (one of: {', '.join(estimator_names())})"
-        ) from None
+        raise EstimatorError(f"unknown advantage estimator {name!r} (one of: {', '.join(estimator_names())})") from None
 
 
 def estimator_params(name: str) -> tuple[str, ...]:
@@ -396,9 +392,7 @@ class _Steps:
             keep = back >= 0
             idx, back = idx[keep], back[keep]
             key = seg.ids[keep] * np.int64(n_local) + local[back]
-            mask, seg = _Segments.from_ids(
-                *_factorize_bounded(key, seg.first.size * n_local)
-            ).without_singletons()
+            mask, seg = _Segments.from_ids(*_factorize_bounded(key, seg.first.size * n_local)).without_singletons()
             idx, back = idx[mask], back[mask]
             out.append(_Level(k, idx, seg, int(with_context[k])))
         return out
@@ -407,9 +401,7 @@ class _Steps:
 def _column(name: str, values: npt.ArrayLike, n: int | None = None) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1 or (n is not None and arr.size != n):
-        raise ValueError(
-            f"{name} must be one-dimensional with one entry per step ({n}), got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must be one-dimensional with one entry per step ({n}), got shape {arr.shape}")
     return arr
 
 
