@@ -87,3 +87,35 @@ def test_spacy_model_that_is_missing_is_a_user_error(cfg):
     suite = get_suite("webshop")
     with pytest.raises(UserError, match="spacy_model"):
         suite.make_env(suite.list_tasks(cfg, "test")[0], cfg)
+
+
+def test_prompt_shows_the_page_and_actions(cfg):
+    from hgpo_cli.agent.prompts import PromptTemplate, build_prompt
+    from hgpo_cli.envs.webshop.actions import SEARCH_TEMPLATE, is_admissible
+
+    suite = get_suite("webshop")
+    assert isinstance(suite.PROMPT, PromptTemplate)
+    env = suite.make_env(suite.list_tasks(cfg, "test")[0], cfg)
+    start = env.reset()
+    query = "search[" + env.instruction.split(" with ")[0] + "]"
+    first = build_prompt(
+        suite.PROMPT,
+        instruction=start.instruction,
+        step_index=0,
+        history=[],
+        observation=start.observation,
+        admissible_actions=start.admissible_actions,
+    )
+    assert start.instruction in first and f"'{SEARCH_TEMPLATE}'" in first and "<action>" in first
+    res = env.step(query)
+    second = build_prompt(
+        suite.PROMPT,
+        instruction=res.instruction,
+        step_index=1,
+        history=[(start.observation, query)],
+        observation=res.observation,
+        admissible_actions=res.admissible_actions,
+    )
+    assert res.observation in second and query in second and "'click[next >]'" in second
+    # the rule a projection applies to WebShop's search template
+    assert is_admissible(query, start.admissible_actions) and not is_admissible(query, res.admissible_actions)

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from hgpo_cli.agent.prompts import PromptTemplate
 from hgpo_cli.envs.base import TaskSpec, TextEnv
 from hgpo_cli.envs.webshop.actions import SEARCH_TEMPLATE, is_admissible, parse_action
 from hgpo_cli.envs.webshop.catalogue import Catalogue, get_catalogue
@@ -18,6 +19,7 @@ from hgpo_cli.envs.webshop.env import WebShopEnv
 from hgpo_cli.envs.webshop.reward import content_words, nouns_with_spacy
 
 __all__ = [
+    "PROMPT",
     "SEARCH_TEMPLATE",
     "check",
     "is_admissible",
@@ -28,6 +30,33 @@ __all__ = [
 ]
 
 ENV_NAME = "webshop"
+
+# The WebShop prompt (verl-agent's layout, our words). Actions are listed one per line in quotes; the
+# search entry is a template whose brackets take the agent's own query.
+PROMPT = PromptTemplate(
+    intro=(
+        "You are an autonomous shopping agent in WebShop, an online store. "
+        "Buy the product that fits this request: {instruction}"
+    ),
+    history=(
+        "You have taken {num_steps} step(s) so far. Here are the last {history_length} page(s) you saw "
+        "and the action you took on each:\n{history}"
+    ),
+    history_item="[Step {step}] Page: {observation}\nAction: {action}",
+    no_history="You have taken {num_steps} step(s) so far.",
+    current="This is step {step}. The current page shows: {observation}",
+    actions=(
+        "The actions available on this page (in 'search[<your query>]', put your own query in place of "
+        "<your query>):\n[\n{actions}\n]"
+    ),
+    action_item="'{action}'",
+    action_separator=",\n",
+    answer=(
+        "Choose the one action that best moves you toward buying the right product (matching attributes, "
+        "options and price). First reason step by step about the page and the request, inside "
+        "<think> </think> tags. Then write exactly one available action inside <action> </action> tags."
+    ),
+)
 
 
 def _wcfg(cfg: Any) -> Any:
