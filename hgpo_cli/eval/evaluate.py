@@ -57,6 +57,8 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str |
         for seed in seeds:
             if ui is not None:
                 ui.message(f"evaluating {model_path} on {env}/{split}: {len(tasks)} tasks, seed {seed}")
+            if hasattr(ui, "start_seed"):
+                ui.start_seed(seed, split, len(tasks), cfg.env.max_steps)
             result = play_episodes(
                 tasks, [f"eval-{seed}-{i}-{t.task_id}" for i, t in enumerate(tasks)],
                 group_size=1, pool=pool,
@@ -65,6 +67,7 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str |
                 history_length=cfg.agent.history_length, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
                 sampling=SamplingSettings(temperature=cfg.rollout.eval_temperature, top_p=cfg.rollout.top_p,
                                           max_new_tokens=cfg.rollout.max_response_tokens, seed=seed),
+                on_step=ui.rollout_step if hasattr(ui, "start_seed") else None,
             )
             rows = [{"task_id": e.task_id, "task_type": e.task_type, "won": e.won, "reward": e.total_reward,
                      "length": e.length, "invalid_steps": e.invalid_steps} for e in result.episodes]
