@@ -1,0 +1,84 @@
+"""Terminal output of an evaluation: one bar over (split, seed) passes, one over the turns of the pass in flight.
+
+`evaluate_checkpoint` calls `message`, and, when present, `start_seed` and `rollout_step`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class EvalUI:
+    def __init__(self, total_passes: int, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=self.console,
+            transient=False,
+        )
+        self.total = total_passes
+        self.pass_task: Any = None
+        self.step_task: Any = None
+        self.started = 0
+
+    def message(self, text: str) -> None:
+        self.console.print(f"[bold cyan]hgpo[/] {text}")
+
+    def start(self) -> None:
+        if self.pass_task is not None:
+            return
+        self.progress.start()
+        self.pass_task = self.progress.add_task("seed passes", total=self.total, info="")
+
+    def start_seed(self, seed: int, split: str, tasks: int, max_steps: int) -> None:
+        """A full pass over the split's tasks with one seed begins."""
+        if self.pass_task is None:
+            self.start()
+        if self.started:
+            self.progress.update(self.pass_task, advance=1)
+        self.started += 1
+        if self.step_task is None:
+            self.step_task = self.progress.add_task("  turns", total=max_steps, info="")
+        self.progress.update(self.pass_task, info=f"{split} seed {seed}")
+        self.progress.update(self.step_task, total=max_steps, completed=0, info=f"{tasks} episodes")
+
+    def rollout_step(self, step: int, active: int) -> None:
+        if self.step_task is not None:
+            self.progress.update(self.step_task, completed=step, info=f"{active} episodes running")
+
+    def stop(self) -> None:
+        if self.pass_task is not None and self.started:
+            self.progress.update(self.pass_task, completed=self.started)
+        self.progress.stop()
+
+
+def eval_table(env: str, reports: list[dict[str, Any]]) -> Any:
+    """A rich table of evaluation reports: each split's seeds, then its mean ± std over seeds (bold)."""
+    from rich.table import Table
+
+    from hgpo_cli.eval.runs import split_label
+    from hgpo_cli.eval.summary import column_order
+
+    columns = column_order(env, sorted({c for r in reports for c in r["stats"]}))
+    label = {"All": "All (success %)" if env == "alfworld" else "success %", "score": "score"}
+    title = f"{env} evaluation: {reports[0]['checkpoint']}" if reports else env
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("split")
+    table.add_column("seed")
+    for column in columns:
+        table.add_column(label.get(column, column), justify="right")
+    for report in reports:
+        name = split_label(report["split"])
+        for seed, values in report["per_seed"].items():
+            table.add_row(name, str(seed), *(f"{values[c]:.1f}" if c in values else "-" for c in columns), style="dim")
+        stats = report["stats"]
+        cells = [f"{stats[c]['mean']:.1f} ± {stats[c]['std']:.1f}" if c in stats else "-" for c in columns]
+        table.add_row(name, f"mean ± std ({len(report['per_seed'])})", *cells, style="bold", end_section=True)
+    return table
