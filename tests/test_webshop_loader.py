@@ -136,7 +136,7 @@ def test_oracle_plays_the_real_format(data_dir):
     assert out["games"] == out["loaded"] == 10
     # product 5 has no options, so its goal's two options cannot be met: r = (1 + 0 + 1) / 4 there
     assert out["won"] == 9 and out["score"] == pytest.approx(100 * (9 + 0.5) / 10)
-    assert out["by_task_type"] == {"fashion": {"games": 10, "won": 9}}
+    assert out["by_task_type"] == {"fashion": {"games": 10, "loaded": 10, "won": 9}}
     env = suite.make_env(tasks[0], cfg)
     res = env.reset()
     assert res.observation == "'Search'" and res.instruction == env.goal["instruction_text"]

@@ -33,7 +33,7 @@ from hgpo_cli.envs.webshop import vocab
 from hgpo_cli.envs.webshop.reward import fuzzy_match, normalize_color
 from hgpo_cli.errors import UserError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 PRICE_SEED = 233
 
 

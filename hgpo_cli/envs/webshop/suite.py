@@ -108,7 +108,7 @@ def check(
 ) -> dict[str, Any]:
     """Load (and with `walkthrough`, play with the oracle) the goals of a split.
 
-    Returns games, loaded, won, by_task_type {type: {games, won}}, reward_mean, score (100 x mean r)
+    Returns games, loaded, won, by_task_type {type: {games, loaded, won}}, reward_mean, score (100 x mean r)
     and success_rate. `progress`, when given, is called once per goal with (done, total).
     """
     from hgpo_cli.envs.webshop.oracle import play_oracle
@@ -118,23 +118,26 @@ def check(
         tasks = tasks[:limit]
     loaded = won = 0
     rewards: list[float] = []
-    by_type: dict[str, dict[str, int]] = defaultdict(lambda: {"games": 0, "won": 0})
+    by_type: dict[str, dict[str, int]] = defaultdict(lambda: {"games": 0, "loaded": 0, "won": 0})
     for n, task in enumerate(tasks, 1):
-        by_type[task.task_type]["games"] += 1
+        row = by_type[task.task_type]
+        row["games"] += 1
         try:
             env = make_env(task, cfg)
             env.reset()
-            loaded += 1
         except Exception:  # a goal that cannot start counts as not loaded
+            env = None
             rewards.append(0.0)
-            continue
-        if walkthrough:
-            res, _ = play_oracle(env)  # type: ignore[arg-type]
-            rewards.append(float(res.reward) if res.done else 0.0)
-            if res.won:
-                won += 1
-                by_type[task.task_type]["won"] += 1
-        env.close()
+        if env is not None:
+            loaded += 1
+            row["loaded"] += 1
+            if walkthrough:
+                res, _ = play_oracle(env)  # type: ignore[arg-type]
+                rewards.append(float(res.reward) if res.done else 0.0)
+                if res.won:
+                    won += 1
+                    row["won"] += 1
+            env.close()
         if progress is not None:
             progress(n, len(tasks))
     games = len(tasks)
