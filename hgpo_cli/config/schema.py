@@ -65,6 +65,7 @@ class AlfWorldConfig:
     generated_games: int = _f(60, "How many games to generate when no data_dir is given.")
     generated_seed: int = _f(0, "Seed of the game generator.")
     task_types: list[str] = _f(list(TASK_TYPES_ALFWORLD), "Task types to keep.")
+    parse_cache: bool = _f(True, "Memoise the engine's template/PDDL parsing: same outputs, about 3x more steps/s.")
 
 
 @dataclass
@@ -154,6 +155,7 @@ class TrainerConfig:
     num_workers: int = _f(1, "Data-parallel trainer workers (torch.distributed: gloo on CPU, NCCL on GPU).")
     cpus_per_worker: float = _f(1.0, "CPUs each trainer worker reserves in Ray.")
     gpus_per_worker: float = _f(0.5, "GPUs each trainer worker reserves when training on CUDA.")
+    autocast_bf16: bool = _f(False, "bf16 autocast for the trainer's forward passes (fp32 master weights).")
     torch_threads: int = _f(0, "torch threads in the trainer and engine actors (0: all cores; phases run one at a time).")
     device: str = _f("auto", "auto, cpu or cuda.")
     eval_after: bool = _f(False, "Evaluate the final policy when training ends.")

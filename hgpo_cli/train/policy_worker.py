@@ -75,6 +75,11 @@ class PolicyWorker:
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             dist.init_process_group(backend, init_method=dist_url, rank=rank, world_size=world_size)
 
+    def _autocast(self) -> Any:
+        """bf16 autocast when configured (fp32 master weights and optimizer state stay as they are)."""
+        enabled = bool(self.trainer.get("autocast_bf16", False))
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
     # ---- log-probs -----------------------------------------------------------------------------------
     @torch.no_grad()
     def log_probs(self, samples: list[TrainSample]) -> list[dict[str, list[float] | None]]:
@@ -84,10 +89,11 @@ class PolicyWorker:
         for micro in chunks(samples, self.trainer["micro_batch_size"]):
             batch = self._to_device(collate(micro, self.pad_id))
             targets = response_targets(batch)
-            old = token_log_probs(response_logits(self.model, batch), targets).cpu()
-            ref = None
-            if self.reference is not None:
-                ref = token_log_probs(response_logits(self.reference, batch), targets).cpu()
+            with self._autocast():
+                old = token_log_probs(response_logits(self.model, batch), targets).cpu()
+                ref = None
+                if self.reference is not None:
+                    ref = token_log_probs(response_logits(self.reference, batch), targets).cpu()
             for i, sample in enumerate(micro):
                 n = len(sample.response_ids)
                 width = batch.response_width
@@ -140,7 +146,8 @@ class PolicyWorker:
                     if weight == 0:
                         continue
                     batch = self._to_device(collate(micro, self.pad_id))
-                    logits = response_logits(self.model, batch)
+                    with self._autocast():
+                        logits = response_logits(self.model, batch)
                     log_probs = token_log_probs(logits, response_targets(batch))
                     entropy = entropy_from_logits(logits) if cfg["entropy_coeff"] > 0 else None
                     loss, stats = policy_objective(
@@ -196,7 +203,9 @@ class PolicyWorker:
         with torch.no_grad():
             for micro in chunks(samples, cfg["micro_batch_size"]):
                 batch = self._to_device(collate(micro, self.pad_id))
-                log_probs = token_log_probs(response_logits(self.model, batch), response_targets(batch))
+                with self._autocast():
+                    logits = response_logits(self.model, batch)
+                log_probs = token_log_probs(logits, response_targets(batch))
                 loss, _ = policy_objective(
                     log_probs,
                     batch.old_log_probs,

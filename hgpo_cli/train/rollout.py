@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hgpo_cli.agent.memory import MemoryBank
 from hgpo_cli.agent.projection import project_action
 from hgpo_cli.agent.prompts import build_prompt
 from hgpo_cli.agent.records import StepRecord
@@ -78,7 +79,7 @@ def play_episodes(
         for i, (g, t) in enumerate(zip(env_groups, env_tasks, strict=True))
     ]
     current: dict[int, StepResult] = dict(enumerate(pool.reset(env_tasks)))
-    memory: dict[int, list[tuple[str, str]]] = {i: [] for i in current}
+    memory = MemoryBank(len(env_tasks), history_length)
     result = RolloutResult(episodes=episodes)
     for i, start in current.items():
         if start.info.get("worker_failed"):
@@ -91,12 +92,11 @@ def play_episodes(
         prompts, texts = [], []
         for i in active:
             obs = current[i]
-            history = memory[i][-history_length:] if history_length > 0 else []
             text = build_prompt(
                 template,
                 instruction=obs.instruction,
                 step_index=step,
-                history=history,
+                history=memory.window(i),
                 observation=obs.observation,
                 admissible_actions=obs.admissible_actions,
             )
@@ -150,7 +150,7 @@ def play_episodes(
             episode.worker_failed = episode.worker_failed or failed
             result.prompt_tokens += len(ids)
             result.response_tokens += len(gen.token_ids)
-            memory[i].append((before.observation, actions[i]))
+            memory.add(i, before.observation, actions[i])
             current[i] = after
             if not last:
                 still_active.append(i)
