@@ -1,0 +1,48 @@
+"""Action projection: from the model's reply to the text sent to the environment.
+
+The reply should end with `<action>...</action>`. The action is the text inside the last `<action>`
+tag (up to the next `</action>`). It is valid when that text, trimmed, with runs of whitespace collapsed
+and compared case-insensitively, equals one of the admissible actions; the admissible spelling is then
+what goes to the environment. Otherwise the step is invalid (the trainer applies the invalid-action
+penalty) and the raw text (or "" when there is no usable tag) goes to the environment, which answers
+"Nothing happens." to anything it does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+OPEN, CLOSE = "<action>", "</action>"
+MAX_ACTION_CHARS = 500  # an invalid action longer than this is cut before it is sent to the environment
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def extract_action(response: str) -> str | None:
+    """The text inside the last `<action>` tag, or None when there is none or it is never closed.
+    Tags match case-insensitively."""
+    lower = response.lower()
+    start = lower.rfind(OPEN)
+    if start < 0:
+        return None
+    begin = start + len(OPEN)
+    end = lower.find(CLOSE, begin)
+    if end < 0:
+        return None
+    return response[begin:end]
+
+
+def project_action(response: str, admissible: Sequence[str]) -> tuple[str, bool]:
+    """(action text for the environment, valid). Never raises."""
+    text = extract_action(response or "")
+    if text is None:
+        return "", False
+    wanted = _norm(text)
+    if not wanted:
+        return "", False
+    for action in admissible:
+        if _norm(action) == wanted:
+            return action, True
+    return " ".join(text.split())[:MAX_ACTION_CHARS], False
