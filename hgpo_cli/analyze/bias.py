@@ -77,14 +77,16 @@ def _hgpo_label(k: int, alpha: float, weighting: str, base: bool) -> str:
 
 
 def estimator_grid(
-    history_lengths: tuple[int, ...] = (1, 2, 3, 4),
+    history_lengths: tuple[int, ...] = (0, 1, 2, 3, 4),
     alphas: tuple[float, ...] = (0.0, 1.0, 2.0),
     norms: tuple[str, ...] = ("mean_norm", "mean_std_norm"),
     base_groups: tuple[bool, ...] = (False, True),
     weightings: tuple[str, ...] = ("recipe", "paper"),
 ) -> list[EstimatorSpec]:
     """grpo, gigpo and the hgpo grid per norm, plus rloo (no norm). With alpha = 0 both weightings give
-    w_k = 1, so only one (labelled without a weighting) is kept."""
+    w_k = 1, so only one (labelled without a weighting) is kept. K = 0 is a diagnostic row, kept with
+    alpha = 0 only: hgpo K0 is GiGPO's step-level part A_S alone (identical under mean_norm; population
+    instead of unbiased std under mean_std_norm), the level-0 group without the hierarchy."""
     from hgpo_cli.train.advantages import estimator_names
 
     out: list[EstimatorSpec] = []
@@ -93,7 +95,7 @@ def estimator_grid(
         out.append(EstimatorSpec("grpo", "grpo", {"norm": norm}, norm))
         out.append(EstimatorSpec("gigpo", "gigpo", {"norm": norm}, norm))
         for k in history_lengths:
-            for alpha in alphas:
+            for alpha in (0.0,) if k == 0 else alphas:
                 for weighting in weightings[:1] if alpha == 0 else weightings:
                     for base in base_groups:
                         params = {
@@ -247,7 +249,7 @@ class BiasConfig:
     samples: int = 500
     gamma: float = 0.95
     seed: int = 0
-    history_lengths: tuple[int, ...] = (1, 2, 3, 4)
+    history_lengths: tuple[int, ...] = (0, 1, 2, 3, 4)
     alphas: tuple[float, ...] = (0.0, 1.0, 2.0)
     norms: tuple[str, ...] = ("mean_norm", "mean_std_norm")
     estimators: list[str] = field(default_factory=list)  # explicit specs replace the grid

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+BIAS_FLOOR = 1e-3  # squared bias is estimated without bias, so it can be slightly negative: floor for log axes
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -28,6 +30,7 @@ _COLORS = {
     "rloo": "tab:gray",
     "grpo": "tab:brown",
     "gigpo": "tab:red",
+    "K0": "tab:orange",
     "K1": "tab:cyan",
     "K2": "tab:blue",
     "K3": "tab:purple",
@@ -44,32 +47,36 @@ def plot_bias(run: dict[str, Any], path: Path, target: str = "history") -> None:
     """
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
+    named = ("oracle", "rloo", "grpo", "gigpo", "K0")
     for row in run["estimators"]:
         m = row[target]
         fam = _family(row["label"])
         color = _COLORS.get(fam, "tab:olive")
-        marker = "s" if "+base" in row["label"] else ("*" if fam in ("oracle", "rloo", "grpo", "gigpo") else "o")
+        marker = "s" if "+base" in row["label"] else ("*" if fam in named[:4] else "o")
         hollow = row["norm"] == "mean_std_norm"
+        size = 70 if marker == "*" else 26
+        show = fam in named or row["label"] in ("hgpo K2 a1 recipe", "hgpo K4 a2 paper")
         if not hollow:
-            ax1.scatter(m["variance"], m["bias2"], c=color, marker=marker, s=60 if marker == "*" else 28)
-            if fam in ("oracle", "rloo", "grpo", "gigpo") or row["label"].endswith(("a0", "a2 paper")):
-                ax1.annotate(
-                    row["label"], (m["variance"], m["bias2"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
-                )
+            b2 = max(m["bias2"], BIAS_FLOOR)
+            ax1.scatter(m["variance"], b2, c=color, marker=marker, s=size)
+            if show:
+                ax1.annotate(row["label"], (m["variance"], b2), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax2.scatter(
             m["wrong_sign_mean"],
             m["corr"],
             marker=marker,
-            s=60 if marker == "*" else 28,
+            s=size,
             facecolors="none" if hollow else color,
             edgecolors=color,
         )
-        if not hollow and fam in ("oracle", "rloo", "grpo", "gigpo"):
+        if not hollow and show:
             ax2.annotate(
                 row["label"], (m["wrong_sign_mean"], m["corr"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
             )
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
     ax1.set_xlabel("variance given the situation (reward units$^2$)")
-    ax1.set_ylabel("squared bias (reward units$^2$)")
+    ax1.set_ylabel(f"squared bias (reward units$^2$, floored at {BIAS_FLOOR:g})")
     ax1.set_title("reward-unit estimators (mean_norm, RLOO, oracles)")
     ax2.set_xlabel("share of steps whose cell-mean advantage has the wrong sign")
     ax2.set_ylabel("correlation with the exact advantage")

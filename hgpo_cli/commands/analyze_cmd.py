@@ -103,7 +103,9 @@ def register(app: typer.Typer) -> None:
         policy_history: int = typer.Option(2, help="K of the policy's window: previous observations it sees."),
         group_size: int = typer.Option(8, help="Rollouts per group (N)."),
         samples: int = typer.Option(500, help="Groups drawn per task."),
-        history_lengths: str = typer.Option("1,2,3,4", help="HGPO K values of the grid."),
+        history_lengths: str = typer.Option(
+            "0,1,2,3,4", help="HGPO K values of the grid (K=0: GiGPO's step part alone, a diagnostic)."
+        ),
         alphas: str = typer.Option("0,1,2", help="HGPO alpha values of the grid."),
         norms: str = typer.Option("mean_norm,mean_std_norm", help="Norms of the grid."),
         estimator: list[str] = typer.Option(
