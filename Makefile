@@ -26,3 +26,28 @@ lint:
 
 bench:
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PYTHON) $$f || exit 1; done
+
+# W&B sweeps of the main tables (GRPO, GiGPO, HGPO x K 2, 4 x 3 seeds), one per model size; prints the sweep
+# IDs to start agents with: wandb agent ENTITY/hgpo/SWEEP_ID. Each run evaluates itself when it finishes.
+sweep-alfworld:
+	wandb sweep sweeps/alfworld-main-1.5b.yaml
+	wandb sweep sweeps/alfworld-main-7b.yaml
+
+sweep-webshop:
+	wandb sweep sweeps/webshop-main-1.5b.yaml
+	wandb sweep sweeps/webshop-main-7b.yaml
+
+# The CPU-scale comparison: HGPO vs GiGPO vs GRPO on generated ALFWorld games with the embedded small model
+# (the default preset), training seeds CPU_SEEDS, each final checkpoint evaluated on seeds 123, 456, 789;
+# resumable (points already done are skipped); then the tables and plots in results/cpu-alfworld/, with the
+# published Qwen2.5-1.5B numbers beside them as a reference.
+CPU_ITERATIONS ?= 20
+CPU_SAVE_FREQ ?= 10
+CPU_SEEDS ?= 0,1,2
+CPU_EVAL_EPISODES ?=
+CPU_RUNS ?= runs/cpu-alfworld
+reproduce-cpu:
+	$(PYTHON) -m hgpo_cli ablate default --grid algorithm.name=hgpo,gigpo,grpo --grid trainer.seed=$(CPU_SEEDS) \
+		trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_SAVE_FREQ) --out-root $(CPU_RUNS) \
+		$(if $(CPU_EVAL_EPISODES),--episodes $(CPU_EVAL_EPISODES))
+	$(PYTHON) -m hgpo_cli compare $(CPU_RUNS) --out results/cpu-alfworld --match-model Qwen2.5-1.5B-Instruct
