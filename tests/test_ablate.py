@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -231,8 +232,10 @@ def _env_ready() -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _env_ready(), reason="environment pool / ALFWorld suite / agent not available yet")
+@pytest.mark.skipif(not os.environ.get("HGPO_E2E"), reason="about 4 minutes on 2 cores; set HGPO_E2E=1 to run")
 def test_ablate_real_tiny_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two points, one iteration each, a 1.5M-parameter model: trained, evaluated, then skipped on a rerun."""
+    """Two points, one iteration each, a 1.5M-parameter model: trained, evaluated, then skipped on a rerun.
+    (Passed in 246 s on the shared 2-core machine; most of it is starting the Ray actors of each train and eval.)"""
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "abl"

@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hgpo_cli.eval.runs import split_label
+
 
 class EvalUI:
     def __init__(self, total_passes: int, console: Console | None = None) -> None:
@@ -46,7 +48,7 @@ class EvalUI:
         self.started += 1
         if self.step_task is None:
             self.step_task = self.progress.add_task("  turns", total=max_steps, info="")
-        self.progress.update(self.pass_task, info=f"{split} seed {seed}")
+        self.progress.update(self.pass_task, info=f"{split_label(split)}, seed {seed}")
         self.progress.update(self.step_task, total=max_steps, completed=0, info=f"{tasks} episodes")
 
     def rollout_step(self, step: int, active: int) -> None:
@@ -63,7 +65,6 @@ def eval_table(env: str, reports: list[dict[str, Any]]) -> Any:
     """A rich table of evaluation reports: each split's seeds, then its mean ± std over seeds (bold)."""
     from rich.table import Table
 
-    from hgpo_cli.eval.runs import split_label
     from hgpo_cli.eval.summary import column_order
 
     columns = column_order(env, sorted({c for r in reports for c in r["stats"]}))
