@@ -246,3 +246,36 @@ def test_real_cli_lists_the_family() -> None:
         timeout=120,
     )
     assert res.returncode == 2 and res.stderr.startswith("hgpo: error: unknown analyze environment")
+
+
+def test_learn_saves_a_run_that_groups_reads(app: typer.Typer, tmp_path: Path) -> None:
+    """`analyze learn --save-rollouts` writes the trainer's run format; `analyze groups` reads it back."""
+    res = runner.invoke(
+        app,
+        [
+            "analyze",
+            "learn",
+            "--env",
+            "keydoor:rooms=3,horizon=10",
+            "--seeds",
+            "1",
+            "--iterations",
+            "2",
+            "--groups",
+            "2",
+            "--estimator",
+            "hgpo:history_length=3",
+            "--save-rollouts",
+            str(tmp_path / "runs"),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "runs" / "hgpo_history_length_3"
+    lines = (run / "rollouts" / "iter_000001.jsonl").read_text().splitlines()
+    rec = json.loads(lines[0])
+    assert set(rec) == set(StepRecord("g", "t", 0, "", "", "", 0.0, False, True, "").to_dict())
+    result = analyze_groups(run)
+    assert result["history_length"] == 3 and len(result["iterations"]) == 2
+    assert result["iterations"][1]["steps"] == len(lines)
+    assert result["iterations"][0]["task_groups"] == 2 and result["iterations"][0]["trajectories"] == 16

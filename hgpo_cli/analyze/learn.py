@@ -18,8 +18,11 @@ same random stream.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +31,7 @@ from hgpo_cli.analyze.bias import EstimatorSpec, parse_estimator
 from hgpo_cli.analyze.exact import success_probability
 from hgpo_cli.analyze.policies import MASKED, softmax_probs
 from hgpo_cli.analyze.pomdp import Chain, build_chain, make_env
-from hgpo_cli.analyze.sampling import sample_groups
+from hgpo_cli.analyze.sampling import Rollouts, sample_groups
 from hgpo_cli.errors import UserError
 
 DEFAULT_ESTIMATORS = ["grpo", "rloo", "gigpo", "hgpo:history_length=2", "hgpo:history_length=4"]
@@ -65,9 +68,44 @@ def _with_norm(spec: EstimatorSpec, norm: str) -> EstimatorSpec:
     return spec
 
 
-def train_one(chain: Chain, spec: EstimatorSpec, seed: int, cfg: LearnConfig) -> dict[str, list[float]]:
+def save_rollouts(run_dir: Path, it: int, ro: Rollouts, chain: Chain, history_length: int) -> None:
+    """Write one iteration's steps as the trainer does: RUN_DIR/rollouts/iter_XXXXXX.jsonl, one
+    `StepRecord.to_dict()` per line (prompt = the window's observations, response = the action), plus
+    RUN_DIR/config.yaml with algorithm.hgpo.history_length (for `hgpo analyze groups`)."""
+    from hgpo_cli.agent.records import StepRecord
+
+    folder = run_dir / "rollouts"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = run_dir / "config.yaml"
+    if not config.exists():
+        config.write_text(f"algorithm:\n  hgpo:\n    history_length: {history_length}\n")
+    names = chain.model.action_names
+    with (folder / f"iter_{it:06d}.jsonl").open("w") as fh:
+        for i in range(ro.n):
+            rec = StepRecord(
+                group_id=f"it{it}-g{ro.group_ids[i]}",
+                traj_id=f"t{ro.traj_ids[i]}",
+                step_index=int(ro.t[i]),
+                prompt=" | ".join(chain.window_text(int(ro.window[i]))),
+                response=f"<action>{names[ro.action[i]]}</action>",
+                action=names[ro.action[i]],
+                reward=float(ro.rewards[i]),
+                done=bool(ro.done[i]),
+                valid=True,
+                anchor=str(ro.anchors[i]),
+                won=bool(ro.won[i]),
+                task_type=chain.model.name,
+                extra={"task": int(ro.task[i])},
+            )
+            fh.write(json.dumps(rec.to_dict()) + "\n")
+
+
+def train_one(
+    chain: Chain, spec: EstimatorSpec, seed: int, cfg: LearnConfig, save_dir: Path | None = None
+) -> dict[str, list[float]]:
     """One training run; returns per-iteration curves (iterations + 1 points, the first before any
-    update): success_exact, and per update success_sampled, pg_loss, clip_frac, kl, entropy."""
+    update): success_exact, and per update success_sampled, pg_loss, clip_frac, kl, entropy.
+    With `save_dir`, every iteration's rollouts are written there in the trainer's format."""
     import torch
 
     from hgpo_cli.train.advantages import compute_advantages
@@ -91,6 +129,8 @@ def train_one(chain: Chain, spec: EstimatorSpec, seed: int, cfg: LearnConfig) ->
             break
         tasks = (it * G + np.arange(G)) % model.n_tasks
         ro = sample_groups(chain, probs, tasks, cfg.group_size, rng, cfg.gamma)
+        if save_dir is not None:
+            save_rollouts(save_dir, it, ro, chain, int(spec.params.get("history_length", chain.history)))
         curves["success_sampled"].append(float(ro.won[ro.t == 0].mean()))
         adv = compute_advantages(spec.name, **ro.estimator_inputs(), **spec.params)
         window = torch.as_tensor(ro.window)
@@ -132,9 +172,14 @@ def train_one(chain: Chain, spec: EstimatorSpec, seed: int, cfg: LearnConfig) ->
     return curves
 
 
-def run_learn(cfg: LearnConfig) -> dict[str, Any]:
+def _run_dir(root: Path | None, label: str) -> Path | None:
+    return None if root is None else Path(root) / re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+
+
+def run_learn(cfg: LearnConfig, save_rollouts_dir: Path | None = None) -> dict[str, Any]:
     """Train every (estimator, seed); returns a JSON-able dict with the config, curves per estimator
-    (a list over seeds), the final success (mean, std, min, max over seeds) and timings."""
+    (a list over seeds), the final success (mean, std, min, max over seeds) and timings.
+    With `save_rollouts_dir`, seed 0 of each estimator saves its rollouts under DIR/<estimator>/."""
     import torch
 
     if len(cfg.seeds) < 1 or cfg.iterations < 1:
@@ -148,7 +193,10 @@ def run_learn(cfg: LearnConfig) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     for spec in specs:
         t0 = time.perf_counter()
-        curves[spec.label] = [train_one(chain, spec, seed, cfg) for seed in cfg.seeds]
+        curves[spec.label] = [
+            train_one(chain, spec, seed, cfg, _run_dir(save_rollouts_dir, spec.label) if i == 0 else None)
+            for i, seed in enumerate(cfg.seeds)
+        ]
         seconds[spec.label] = time.perf_counter() - t0
         final = np.array([c["success_exact"][-1] for c in curves[spec.label]])
         auc = np.array([np.mean(c["success_exact"]) for c in curves[spec.label]])

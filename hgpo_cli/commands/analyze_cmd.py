@@ -172,6 +172,11 @@ def register(app: typer.Typer) -> None:
         lr: float = typer.Option(0.1, help="AdamW learning rate of the logits."),
         minibatches: int = typer.Option(4, help="PPO minibatches per iteration (one epoch)."),
         gamma: float = typer.Option(0.95, help="Discount of the step returns."),
+        save_rollouts: str = typer.Option(
+            None,
+            help="Save seed 0's rollouts of each estimator as a run folder DIR/<estimator>/ "
+            "(rollouts/iter_XXXXXX.jsonl + config.yaml), for hgpo analyze groups.",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the full JSON instead of the table."),
         out: str = typer.Option(None, "--out", help=OUT_HELP),
     ) -> None:
@@ -195,7 +200,7 @@ def register(app: typer.Typer) -> None:
             lr=lr,
             minibatches=minibatches,
         )
-        result = run_learn(cfg)
+        result = run_learn(cfg, Path(save_rollouts) if save_rollouts else None)
         result["provenance"] = _provenance(time.perf_counter() - t0)
 
         def plot(folder: Path) -> list[Path]:
