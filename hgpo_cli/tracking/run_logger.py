@@ -8,11 +8,14 @@ the config, the metrics or a checkpoint.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import netrc
 import os
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SECRET_MARKERS = ("api_key", "apikey", "token", "secret", "password")
 
@@ -64,23 +67,35 @@ class RunLogger:
         self.run = None
         self.run_id = run_id
         if self.mode != "disabled":
-            import wandb
+            self.run = self._start_wandb(project, entity, name, tags, job_type, config)
+            self.run_id = self.run.id if self.run is not None else run_id
 
-            self.run = wandb.init(
-                project=project,
-                entity=entity,
-                name=name,
-                id=run_id,
-                resume="allow" if run_id else None,
-                mode=self.mode,
-                dir=str(self.run_dir),
-                config=scrub(config),
-                tags=list(tags),
-                job_type=job_type,
-                reinit="finish_previous",
-                settings=wandb.Settings(silent=True, console="off"),
-            )
-            self.run_id = self.run.id
+    def _start_wandb(self, project: str, entity: str | None, name: str, tags: list[str], job_type: str,
+                     config: dict[str, Any]) -> Any:
+        """wandb.init, resuming `self.run_id` when given; W&B trouble never stops a run (metrics.jsonl stays)."""
+        import wandb
+
+        attempts = [self.run_id, None] if self.run_id else [None]
+        for run_id in attempts:
+            try:
+                return wandb.init(
+                    project=project,
+                    entity=entity,
+                    name=name,
+                    id=run_id,
+                    resume="allow" if run_id else None,
+                    mode=self.mode,
+                    dir=str(self.run_dir),
+                    config=scrub(config),
+                    tags=list(tags),
+                    job_type=job_type,
+                    reinit="finish_previous",
+                    settings=wandb.Settings(silent=True, console="off"),
+                )
+            except Exception as err:  # noqa: BLE001 - logging must not cost the run
+                log.warning("W&B could not start (%s: %s)", type(err).__name__, str(err).splitlines()[0:1])
+        log.warning("W&B disabled for this run; metrics are still written to %s", self.metrics_path)
+        return None
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         record = {"iteration": step, **{k: _plain(v) for k, v in metrics.items()}}

@@ -239,10 +239,16 @@ class Trainer:
         return metrics, result, adv
 
     def close(self) -> None:
-        try:
+        """Stop the environment pool and the engine and policy actors (Ray itself stays up)."""
+        import contextlib
+
+        import ray
+
+        with contextlib.suppress(Exception):
             self.pool.close()
-        except Exception:  # noqa: BLE001 - closing is best effort at shutdown
-            pass
+        for actor in [self.rollout, *self.workers]:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
 
 
 def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
