@@ -111,3 +111,28 @@ def test_two_data_parallel_workers_equal_one(tiny_model_dir, ray_local):
     assert stats[0]["actor/loss"] == pytest.approx(expected["actor/loss"], rel=1e-4, abs=1e-6)
     for w in workers:
         ray.kill(w)
+
+
+def test_lora_trains_adapters_and_saves_a_merged_hf_policy(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    lora_cfg = {**MODEL_CFG, "lora_rank": 4, "lora_alpha": 8}
+    worker = PolicyWorker(str(tiny_model_dir), lora_cfg, trainer_cfg(lr=1e-2))
+    base_before = worker.policy_state_dict()
+    samples = fixed_batch(worker.tokenizer)
+    for sample, lp in zip(samples, worker.log_probs(samples), strict=True):
+        sample.old_log_probs, sample.ref_log_probs = lp["old"], lp["ref"]
+    for i in range(3):
+        worker.update(samples, seed=i)
+    merged = worker.policy_state_dict()
+    assert set(merged) == set(base_before)
+    assert not any("lora_" in k for k in merged)
+    moved = [k for k in merged if not torch.equal(merged[k], base_before[k])]
+    assert moved and all("proj" in k for k in moved)
+    worker.save(str(tmp_path / "ckpt"))
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt" / "policy")
+    for key, value in plain.state_dict().items():
+        torch.testing.assert_close(value, merged[key])
+    fresh = PolicyWorker(str(tiny_model_dir), lora_cfg, trainer_cfg(lr=1e-2))
+    fresh.load(str(tmp_path / "ckpt"))
+    torch.testing.assert_close(fresh.parameter_vector(), worker.parameter_vector())
