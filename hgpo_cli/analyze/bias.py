@@ -10,8 +10,10 @@ exact targets from `exact.py`:
 * window: Abar(w_i, a_i), the visit-weighted advantage of the action at the policy's input window.
 
 The error e_i = Ahat_i - A_i is split into systematic and random parts over cells of identical
-situations c = (task, step t, previous K observations, belief over the hidden state, action): every
-quantity the target and the estimator's distribution depend on, except the other rollouts.
+situations. For the history target c = (task, step t, previous K observations, belief over the hidden
+state, action): every quantity the target and the estimator's distribution depend on, except the
+other rollouts. For the window target c = (task, window, action), the situation as the policy sees it
+(there, bias is the systematic error of the estimate averaged over all visits of the window).
 With n_c steps in cell c, mean error ebar_c and unbiased variance s_c^2:
 
     bias2    = sum_c n_c (ebar_c^2 - s_c^2 / n_c) / N_res   (unbiased estimate of the mean squared bias)
@@ -275,20 +277,24 @@ def analyze_one(env_spec: str, policy_spec: str, cfg: BiasConfig, specs: list[Es
     tasks = np.tile(np.arange(model.n_tasks), cfg.samples)
     ro = sample_groups(chain, probs, tasks, cfg.group_size, rng, cfg.gamma, sol)
     t_sample = time.perf_counter() - t0
-    cells = ro.info * np.int64(model.n_actions) + ro.action
+    A = np.int64(model.n_actions)
+    cells = {  # the situation each target is a function of
+        "history": ro.info * A + ro.action,
+        "window": (ro.task * np.int64(chain.n_windows) + ro.window) * A + ro.action,
+    }
     targets = {"history": ro.adv_history, "window": ro.adv_window}
     rows = []
     for name, est in oracle_rows(ro).items():
         rows.append(
             {"label": name, "name": "oracle", "params": {}, "norm": "-"}
-            | {tg: error_metrics(est, targets[tg], cells) for tg in TARGETS}
+            | {tg: error_metrics(est, targets[tg], cells[tg]) for tg in TARGETS}
         )
     inputs = ro.estimator_inputs()
     for spec in specs:
         est = compute_advantages(spec.name, **inputs, **spec.params)
         rows.append(
             {"label": spec.label, "name": spec.name, "params": spec.params, "norm": spec.norm}
-            | {tg: error_metrics(est, targets[tg], cells) for tg in TARGETS}
+            | {tg: error_metrics(est, targets[tg], cells[tg]) for tg in TARGETS}
         )
     max_level = max([*cfg.history_lengths, *[s.params.get("history_length", 0) for s in specs], 0])
     return {

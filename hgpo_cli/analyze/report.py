@@ -8,6 +8,8 @@ from typing import Any
 
 from hgpo_cli.analyze.bias import REWARD_UNITS
 
+CELLS = {"history": "task, step, previous observations, belief, action", "window": "task, window, action"}
+
 
 @dataclass
 class Table:
@@ -90,7 +92,8 @@ def bias_tables(result: dict[str, Any], target: str = "history") -> list[Table]:
                 f"Exact {target} advantage: std {_f(run['target_std'][target])}; step return std "
                 f"{_f(run['return_std'])} (reward units). bias^2 / variance / MSE in reward units^2, shown "
                 "for estimators in reward units only (mean_norm, RLOO, oracles).",
-                f"Cells of identical situations hold {_f(first['resolved'])} of the steps (bias^2 + variance = "
+                f"Cells of identical situations ({CELLS[target]}) with >= 2 steps hold "
+                f"{_f(first['resolved'])} of the steps (bias^2 + variance = "
                 f"MSE on them); 'wrong sign (cell mean)' uses cells of >= 30 steps, "
                 f"{_f(first['sign_cells_share'])} of the steps with a non-zero target. "
                 "std ratio = std(estimate) / std(target).",
