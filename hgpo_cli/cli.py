@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "hgpo_cli.commands.ablate_cmd",
     "hgpo_cli.commands.compare_cmd",
     "hgpo_cli.commands.analyze_cmd",
+    "hgpo_cli.commands.envs_cmd",
+    "hgpo_cli.commands.data_cmd",
 ]
 
 app = typer.Typer(
