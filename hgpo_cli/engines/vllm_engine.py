@@ -97,7 +97,9 @@ class VLLMEngine:
 
     def load_weights(self, state_dict: dict[str, Any]) -> None:
         """Load new policy weights into the running engine (vLLM's own name mapping)."""
-        self._model().load_weights(weights=list(state_dict.items()))
+        model = self._model()
+        dtype = next(model.parameters()).dtype
+        model.load_weights(weights=[(name, value.to(dtype)) for name, value in state_dict.items()])
         reset = getattr(self.llm, "reset_prefix_cache", None)
         if reset is not None:
             reset()
