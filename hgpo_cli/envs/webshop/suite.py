@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 ENV_NAME = "webshop"
-# The trainer scales the WebShop reward r in [0, 1] to the 0..10 range ALFWorld pays (as verl-agent does).
+# The trainer scales the WebShop reward r in [0, 1] to the 0..10 range ALFWorld pays, so that the
+# invalid-action penalty (0.1) weighs the same on both benchmarks.
 REWARD_SCALE = 10.0
 
 # The WebShop prompt (verl-agent's layout, our words). Actions are listed one per line in quotes; the
