@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from hgpo_cli.analyze.bias import REWARD_UNITS
 
 CELLS = {"history": "task, step, previous observations, belief, action", "window": "task, window, action"}
@@ -108,6 +110,8 @@ def learn_tables(result: dict[str, Any]) -> list[Table]:
     cfg = result["config"]
     rows = []
     for label, s in result["summary"].items():
+        reach = iterations_to(result["curves"][label], 0.9)
+        hit = [r for r in reach if r is not None]
         rows.append(
             [
                 label,
@@ -115,6 +119,8 @@ def learn_tables(result: dict[str, Any]) -> list[Table]:
                 f"{_f(s['final_mean'])} ± {_f(s['final_std'])}",
                 f"{_f(s['final_min'])} .. {_f(s['final_max'])}",
                 f"{_f(s['auc_mean'])} ± {_f(s['auc_std'])}",
+                (f"{np.mean(hit):.1f} ± {np.std(hit, ddof=1) if len(hit) > 1 else 0.0:.1f}" if hit else "-")
+                + f" ({len(hit)}/{len(reach)})",
                 _f(result["seconds"][label], 1),
             ]
         )
@@ -128,6 +134,7 @@ def learn_tables(result: dict[str, Any]) -> list[Table]:
                 "final success (mean ± std)",
                 "final min .. max",
                 "mean success over iterations (± std)",
+                "iterations to 0.9 (± std; seeds that got there)",
                 "seconds",
             ],
             rows,
@@ -136,10 +143,20 @@ def learn_tables(result: dict[str, Any]) -> list[Table]:
                 f"{cfg['groups_per_iteration']} groups of {cfg['group_size']}; norm {cfg['norm']} where the "
                 f"estimator takes one; PPO (clip {cfg['clip']}, dual clip {cfg['clip_c']}, token-mean, "
                 f"low_var_kl {cfg['kl_coef']}, entropy {cfg['entropy_coeff']}), AdamW lr {cfg['lr']}, "
-                f"{cfg['minibatches']} minibatches, one epoch. std over seeds (ddof 1).",
+                f"{cfg['minibatches']} minibatches, one epoch. std over seeds (ddof 1). Seconds are wall time "
+                "on a shared machine: compare them only within one run.",
             ],
         )
     ]
+
+
+def iterations_to(curves: list[dict[str, list[float]]], level: float) -> list[int | None]:
+    """Per seed: the first iteration whose exact success is >= level (None if never)."""
+    out: list[int | None] = []
+    for c in curves:
+        y = np.asarray(c["success_exact"])
+        out.append(int(np.argmax(y >= level)) if (y >= level).any() else None)
+    return out
 
 
 def groups_tables(result: dict[str, Any]) -> list[Table]:
