@@ -290,8 +290,10 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
         interrupted = True
         if done > 0 and (last_ckpt is None or read_state(last_ckpt)["iteration"] != done):
             last_ckpt = trainer.save(done, logger.run_id, _headline(history[-1]) if history else {})
-        if ui is not None:
-            ui.message(f"interrupted: saved iteration {done} to {last_ckpt}; resume with trainer.resume=auto")
+        if ui is not None and last_ckpt is not None:
+            ui.message(f"interrupted: iteration {done} is saved in {last_ckpt}; `hgpo train` again resumes it")
+        elif ui is not None:
+            ui.message("interrupted before the first iteration finished: nothing to save")
     finally:
         if ui is not None:
             ui.stop()
