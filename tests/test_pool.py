@@ -88,10 +88,11 @@ def test_group_resets_are_identical_and_walkthroughs_win(pool, tasks_and_plans) 
 
 def test_any_action_text_is_accepted(pool, tasks_and_plans) -> None:
     _, tasks, _ = tasks_and_plans
-    pool.reset([tasks[1], tasks[2]])
-    out = pool.step({0: "dance with the fridge", 1: ""})
+    pool.reset(_groups(tasks))  # same tasks as before: the environments are reused, only reset
+    out = pool.step({0: "dance with the fridge", 3: ""})
+    assert set(out) == {0, 3}
     assert out[0].observation == "Nothing happens." and not out[0].done
-    assert out[1].reward == 0 and not out[1].won
+    assert out[3].reward == 0 and not out[3].won and not out[3].done
 
 
 @pytest.mark.parametrize("no_restart", [False, True])
