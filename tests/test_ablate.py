@@ -216,6 +216,44 @@ def test_concurrency_limit() -> None:
     assert ab.point_resources(cpu_only) == (3.0, 0.0)
 
 
+def test_run_parallel_schedules_points_as_ray_tasks(tmp_path: Path, ray_local) -> None:
+    """The scheduling of --parallel on a real local Ray (4 CPUs) with a stand-in body instead of train+eval:
+    at most as many tasks at once as fit, every point run once, a failing point reported, the others done."""
+    small = [
+        "env.num_workers=1",
+        "env.cpus_per_worker=0.5",
+        "rollout.num_cpus=0.5",
+        "trainer.cpus_per_worker=0.5",
+        "trainer.device=cpu",
+    ]  # 1.5 CPUs a point: 2 fit in 4
+    _, points = ab.plan(None, small, spec("trainer.seed=0,1,2,3,4"), tmp_path)
+
+    def body(config: dict, splits: list[str], seeds: list[int], episodes: int | None) -> None:
+        import time
+
+        folder = Path(config["trainer"]["output_dir"])
+        folder.mkdir(parents=True)
+        (folder / "span").write_text(f"{time.time()} ")
+        time.sleep(0.5)
+        if config["trainer"]["seed"] == 3:
+            raise RuntimeError("point failed")
+        with (folder / "span").open("a") as handle:
+            handle.write(f"{time.time()}")
+
+    events: list[tuple[str, str | None, object]] = []
+    outcome = ab.run_parallel(
+        points, [SPLIT], (1, 2), None, 8, lambda k, p, d: events.append((k, p and p.name, d)), body=body
+    )
+    assert events[0] == ("limit", None, 2)
+    assert [e[1] for e in events if e[0] == "start"] == [p.name for p in points]
+    assert {name for name, err in outcome.items() if err is not None} == {"seed=3"}
+    assert "point failed" in str(outcome["seed=3"])
+    spans = [tuple(map(float, (p.run_dir / "span").read_text().split())) for p in points if p.name != "seed=3"]
+    assert len(spans) == 4
+    for start, _ in spans:  # never more than 2 running at once
+        assert sum(1 for s, e in spans if s <= start < e) <= 2
+
+
 # ---------------------------------------------------------------------------------------------- real run
 def _env_ready() -> bool:
     names = (

@@ -296,23 +296,31 @@ def concurrency(requested: int, cluster: dict[str, float], need: tuple[float, fl
 
 
 def run_parallel(
-    points: list[Point], splits: list[str], seeds: tuple[int, ...], episodes: int | None, parallel: int, on_event: Any
+    points: list[Point],
+    splits: list[str],
+    seeds: tuple[int, ...],
+    episodes: int | None,
+    parallel: int,
+    on_event: Any,
+    body: Any = None,
 ) -> dict[str, BaseException | None]:
     """Run points as Ray tasks, at most as many at once as `parallel` and the cluster allow.
 
     on_event(kind, point, detail): kind is 'limit' (detail: the concurrency), 'start' or 'end' (detail:
-    None or the exception). Returns {point name: None or the exception}.
+    None or the exception). Returns {point name: None or the exception}. `body(config, splits, seeds,
+    episodes)` is what each task runs (default: train then evaluate the point).
     """
     import ray
 
     from hgpo_cli.distributed import init_ray
 
     first = points[0].cfg
-    need = max(point_resources(p.cfg) for p in points)
+    needs = [point_resources(p.cfg) for p in points]
+    need = (max(n[0] for n in needs), max(n[1] for n in needs))
     init_ray(first.ray.address, first.ray.num_cpus, min_cpus=need[0])
     limit = concurrency(parallel, ray.cluster_resources(), need)
     on_event("limit", None, limit)
-    task = ray.remote(num_cpus=0, max_retries=0)(_point_task)
+    task = ray.remote(num_cpus=0, max_retries=0)(body or _point_task)
     queue = list(points)
     pending: dict[Any, Point] = {}
     outcome: dict[str, BaseException | None] = {}
