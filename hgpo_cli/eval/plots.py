@@ -61,6 +61,9 @@ def plot_learning_curves(rows: list[Any], env: str, path: Path) -> Path | None:
     if not drawn:
         plt.close(fig)
         return None
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel("rollout success (%)")
     ax.set_title(f"{env}: training success (mean ± std over training seeds)")
@@ -83,8 +86,8 @@ def plot_bars(rows: list[Any], columns: list[tuple[str, str]], title: str, ylabe
     marked = False
     for i, row in enumerate(rows):
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(columns))]
-        means = [row.cells[key].mean if key in row.cells else 0.0 for key, _ in columns]
-        stds = [row.cells[key].std if key in row.cells else 0.0 for key, _ in columns]
+        means = [row.cells[key].mean if key in row.cells else float("nan") for key, _ in columns]  # nan: no bar
+        stds = [row.cells[key].std if key in row.cells else float("nan") for key, _ in columns]
         ax.bar(xs, means, width, yerr=stds, capsize=2, label=row.label)
         if row.published:
             pub = row.published[0]
@@ -106,7 +109,7 @@ def plot_bars(rows: list[Any], columns: list[tuple[str, str]], title: str, ylabe
     ax.set_ylim(0, 105)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
