@@ -17,8 +17,12 @@ DEFAULT_SEEDS = (123, 456, 789)
 
 def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str | None = None,
                         seeds: tuple[int, ...] = DEFAULT_SEEDS, episodes: int | None = None,
-                        out_dir: str | Path | None = None, ui: Any = None) -> dict[str, Any]:
+                        out_dir: str | Path | None = None, ui: Any = None,
+                        logger: Any = None) -> dict[str, Any]:
     """Evaluate an HF-format policy folder; writes eval-<env>-<split>.json/.md into `out_dir`.
+
+    The numbers go to W&B: into `logger`'s run when given (a training run evaluating itself), else
+    into a new run of job type "eval".
 
     Returns {"env", "split", "seeds", "per_seed": {seed: {column: %}}, "stats": {column: {mean, std...}}}.
     """
@@ -84,11 +88,14 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str |
     stem = f"eval-{env}-{split}"
     (target / f"{stem}.json").write_text(json.dumps(report, indent=2))
     (target / f"{stem}.md").write_text(markdown_table(env, split, stats, list(seeds)))
-    logger = RunLogger(target, {"checkpoint": str(checkpoint), "split": split, "seeds": list(seeds)},
-                       project=cfg.logging.project, entity=cfg.logging.entity, mode=cfg.logging.mode,
-                       name=f"eval-{cfg.trainer.experiment_name}", tags=["eval"], job_type="eval")
+    own_logger = logger is None
+    if own_logger:
+        logger = RunLogger(target, {"checkpoint": str(checkpoint), "split": split, "seeds": list(seeds)},
+                           project=cfg.logging.project, entity=cfg.logging.entity, mode=cfg.logging.mode,
+                           name=f"eval-{cfg.trainer.experiment_name}", tags=["eval"], job_type="eval")
     logger.summary({f"eval/{split}/{c}/{k}": v for c, s in stats.items() for k, v in s.items()
                     if k in ("mean", "std")})
-    logger.finish()
+    if own_logger:
+        logger.finish()
     report["paths"] = {"json": str(target / f"{stem}.json"), "markdown": str(target / f"{stem}.md")}
     return report

@@ -297,13 +297,20 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
     finally:
         if ui is not None:
             ui.stop()
-        logger.summary({"iterations_done": done})
-        logger.finish()
         trainer.close()
+        if interrupted or last_ckpt is None or not cfg.trainer.eval_after:
+            logger.summary({"iterations_done": done})
+            logger.finish()
     if cfg.trainer.eval_after and not interrupted and last_ckpt is not None:
         from hgpo_cli.eval.evaluate import evaluate_checkpoint
 
-        evaluate_checkpoint(cfg, last_ckpt / "policy", episodes=cfg.trainer.eval_episodes or None, ui=ui)
+        # evaluated into the training run itself, so a sweep's run carries its own final numbers
+        try:
+            evaluate_checkpoint(cfg, last_ckpt / "policy", episodes=cfg.trainer.eval_episodes or None, ui=ui,
+                                logger=logger)
+        finally:
+            logger.summary({"iterations_done": done})
+            logger.finish()
     return TrainSummary(trainer.run_dir, done, last_ckpt, history, interrupted)
 
 
