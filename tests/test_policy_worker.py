@@ -15,15 +15,32 @@ from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
 from hgpo_cli.train.batch import TrainSample, collate
 from hgpo_cli.train.policy_worker import PolicyWorker, make_policy_workers
 
-MODEL_CFG = {"dtype": "float32", "trust_remote_code": False, "gradient_checkpointing": False, "lora_rank": 0,
-             "lora_alpha": 32}
+MODEL_CFG = {
+    "dtype": "float32",
+    "trust_remote_code": False,
+    "gradient_checkpointing": False,
+    "lora_rank": 0,
+    "lora_alpha": 32,
+}
 
 
 def trainer_cfg(**over) -> dict:
     cfg = {
-        "device": "cpu", "seed": 0, "lr": 1e-3, "weight_decay": 0.0, "ppo_epochs": 1, "ppo_mini_batch_size": 8,
-        "micro_batch_size": 3, "grad_clip": 1.0, "clip_ratio_low": 0.2, "clip_ratio_high": 0.2, "clip_ratio_c": 3.0,
-        "use_kl_loss": True, "kl_coef": 0.01, "kl_type": "low_var_kl", "entropy_coeff": 0.001,
+        "device": "cpu",
+        "seed": 0,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "ppo_epochs": 1,
+        "ppo_mini_batch_size": 8,
+        "micro_batch_size": 3,
+        "grad_clip": 1.0,
+        "clip_ratio_low": 0.2,
+        "clip_ratio_high": 0.2,
+        "clip_ratio_c": 3.0,
+        "use_kl_loss": True,
+        "kl_coef": 0.01,
+        "kl_type": "low_var_kl",
+        "entropy_coeff": 0.001,
         "loss_agg_mode": "token-mean",
     }
     cfg.update(over)
@@ -35,8 +52,9 @@ def fixed_batch(tokenizer, n: int = 8, seed: int = 0) -> list[TrainSample]:
     words = ["go to the fridge 1", "open the drawer 2", "take the apple", "look", "heat the mug with microwave 1"]
     samples = []
     for i in range(n):
-        prompt = tokenizer.apply_chat_template([{"role": "user", "content": words[i % 5] * (1 + i % 3)}],
-                                               add_generation_prompt=True, return_dict=False)
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": words[i % 5] * (1 + i % 3)}], add_generation_prompt=True, return_dict=False
+        )
         response = tokenizer.encode(f"<action>{words[(i + 2) % 5]}</action>")[: 4 + i % 6]
         samples.append(TrainSample(list(prompt), list(response), advantage=float(rng.normal())))
     return samples
@@ -102,8 +120,9 @@ def test_two_data_parallel_workers_equal_one(tiny_model_dir, ray_local):
     for sample, lp in zip(samples, single.log_probs(samples), strict=True):
         sample.old_log_probs, sample.ref_log_probs = lp["old"], lp["ref"]
     expected = single.update(samples, seed=7)
-    workers = make_policy_workers(str(tiny_model_dir), MODEL_CFG, cfg, num_workers=2, num_cpus=1, num_gpus=0,
-                                  torch_threads=1)
+    workers = make_policy_workers(
+        str(tiny_model_dir), MODEL_CFG, cfg, num_workers=2, num_cpus=1, num_gpus=0, torch_threads=1
+    )
     stats = ray.get([w.update.remote(samples, 7) for w in workers])
     vectors = ray.get([w.parameter_vector.remote() for w in workers])
     torch.testing.assert_close(vectors[0], vectors[1], rtol=0, atol=0)

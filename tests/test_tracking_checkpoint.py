@@ -39,8 +39,15 @@ def test_offline_run_logs_metrics_and_never_writes_the_key(monkeypatch, tmp_path
     secret = "a1b2c3d4e5f6a7b8c9d0" * 2
     monkeypatch.setenv("WANDB_API_KEY", secret)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    logger = RunLogger(tmp_path, {"trainer": {"lr": 1e-6}, "logging": {"api_key": secret}}, project="hgpo-test",
-                       entity=None, mode="auto", name="t", tags=["test"])
+    logger = RunLogger(
+        tmp_path,
+        {"trainer": {"lr": 1e-6}, "logging": {"api_key": secret}},
+        project="hgpo-test",
+        entity=None,
+        mode="auto",
+        name="t",
+        tags=["test"],
+    )
     assert logger.mode == "offline" and logger.run is not None
     logger.log({"rollout/success_rate": 0.25, "actor/kl": float("nan")}, step=1)
     logger.log({"rollout/success_rate": 0.5}, step=2)

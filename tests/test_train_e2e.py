@@ -75,8 +75,16 @@ def test_two_iterations_on_generated_games(straight_run, tiny_model_dir):
     assert summary.iterations_done == 2 and not summary.interrupted
     records = read_metrics(out)
     assert [r["iteration"] for r in records] == [1, 2]
-    for key in ("rollout/success_rate", "rollout/invalid_action_rate", "actor/kl", "actor/grad_norm",
-                "time/rollout", "time/update", "groups/level0/num_groups", "throughput/rollout_tokens_per_s"):
+    for key in (
+        "rollout/success_rate",
+        "rollout/invalid_action_rate",
+        "actor/kl",
+        "actor/grad_norm",
+        "time/rollout",
+        "time/update",
+        "groups/level0/num_groups",
+        "throughput/rollout_tokens_per_s",
+    ):
         assert key in records[-1], key
     assert records[-1]["batch/step_samples"] == 2 * 2 * 3  # no env finishes in 3 steps with a random model
     # the policy moved, and the checkpoint is an ordinary HF folder
@@ -96,8 +104,13 @@ def test_resume_after_kill_matches_straight_run(straight_run, tiny_model_dir, ca
     # a fresh process, as after a real crash: no Ray or W&B service shared with this test process
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_SERVICE", "RAY_ADDRESS"))}
     env.update({"OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"})
-    proc = subprocess.Popen([sys.executable, "-m", "hgpo_cli", "train", *overrides(tiny_model_dir, out)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hgpo_cli", "train", *overrides(tiny_model_dir, out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     first = out / "checkpoints" / "iter_000001" / "state.json"
     deadline = time.monotonic() + 400
     while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -120,6 +133,7 @@ def test_killed_env_worker_does_not_stop_training(tiny_model_dir, cache_dir, ray
     cfg = load_config(None, overrides(tiny_model_dir, tmp_path / "crash"))
     trainer = Trainer(cfg)
     try:
+
         def kill_first_worker(step: int, active: int) -> None:
             if step == 1:
                 ray.kill(trainer.pool.workers[0], no_restart=False)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-PRESET_HELP = (
-    "PRESET is a shipped preset name (hgpo config list) or a YAML path; default: the embedded CPU run."
-)
+PRESET_HELP = "PRESET is a shipped preset name (hgpo config list) or a YAML path; default: the embedded CPU run."
 
 
 def split_preset_and_overrides(args: list[str]) -> tuple[str | None, list[str]]:

@@ -36,9 +36,7 @@ def preset_path(preset: str) -> Path:
         return candidate
     path = _presets_dir() / f"{preset}.yaml"
     if not path.is_file():
-        raise ConfigError(
-            f"unknown preset '{preset}' (available: {', '.join(list_presets())}, or a .yaml path)"
-        )
+        raise ConfigError(f"unknown preset '{preset}' (available: {', '.join(list_presets())}, or a .yaml path)")
     return path
 
 
@@ -49,8 +47,8 @@ def _allowed_keys(node: DictConfig, dotted: str) -> str:
     except OmegaConfBaseException:
         sub = None
     if isinstance(sub, DictConfig):
-        return ", ".join(str(k) for k in sub.keys())
-    return ", ".join(str(k) for k in node.keys())
+        return ", ".join(str(k) for k in sub)
+    return ", ".join(str(k) for k in node)
 
 
 def _explain(err: OmegaConfBaseException, base: DictConfig, source: str) -> ConfigError:

@@ -45,9 +45,7 @@ class AlgorithmConfig:
     gamma: float = _f(0.95, "Discount of the step return-to-go.")
     norm: str = _f("mean_std_norm", "mean_std_norm (divide by std + eps) or mean_norm (subtract the mean).")
     eps: float = _f(1e-6, "Added to the std and to the weight sum.")
-    invalid_action_penalty: float = _f(
-        0.1, "Subtracted from the return and episode score of an invalid step."
-    )
+    invalid_action_penalty: float = _f(0.1, "Subtracted from the return and episode score of an invalid step.")
     episode_stats: str = _f(
         "steps", "A_E statistics over step samples (verl-agent) or over trajectories (classic GRPO)."
     )
@@ -57,9 +55,7 @@ class AlgorithmConfig:
 
 @dataclass
 class AlfWorldConfig:
-    data_dir: str | None = _f(
-        None, "Folder holding json_2.1.1/ (real games); unset: generated games in the cache."
-    )
+    data_dir: str | None = _f(None, "Folder holding json_2.1.1/ (real games); unset: generated games in the cache.")
     train_split: str = _f("train", "train, eval_in_distribution or eval_out_of_distribution.")
     eval_split: str = _f("eval_in_distribution", "Split that evaluation uses by default.")
     generated_games: int = _f(60, "How many games to generate when no data_dir is given.")
@@ -156,7 +152,9 @@ class TrainerConfig:
     cpus_per_worker: float = _f(1.0, "CPUs each trainer worker reserves in Ray.")
     gpus_per_worker: float = _f(0.5, "GPUs each trainer worker reserves when training on CUDA.")
     autocast_bf16: bool = _f(False, "bf16 autocast for the trainer's forward passes (fp32 master weights).")
-    torch_threads: int = _f(0, "torch threads in the trainer and engine actors (0: all cores; phases run one at a time).")
+    torch_threads: int = _f(
+        0, "torch threads in the trainer and engine actors (0: all cores; phases run one at a time)."
+    )
     device: str = _f("auto", "auto, cpu or cuda.")
     eval_after: bool = _f(False, "Evaluate the final policy when training ends.")
     eval_episodes: int = _f(0, "Episodes for that evaluation (0: the whole split).")

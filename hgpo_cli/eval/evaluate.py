@@ -15,10 +15,17 @@ from hgpo_cli.train.rollout import play_episodes
 DEFAULT_SEEDS = (123, 456, 789)
 
 
-def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str | None = None,
-                        seeds: tuple[int, ...] = DEFAULT_SEEDS, episodes: int | None = None,
-                        out_dir: str | Path | None = None, ui: Any = None,
-                        logger: Any = None) -> dict[str, Any]:
+def evaluate_checkpoint(
+    cfg: DictConfig,
+    checkpoint: str | Path,
+    *,
+    split: str | None = None,
+    seeds: tuple[int, ...] = DEFAULT_SEEDS,
+    episodes: int | None = None,
+    out_dir: str | Path | None = None,
+    ui: Any = None,
+    logger: Any = None,
+) -> dict[str, Any]:
     """Evaluate an HF-format policy folder; writes eval-<env>-<split>.json/.md into `out_dir`.
 
     The numbers go to W&B: into `logger`'s run when given (a training run evaluating itself), else
@@ -38,8 +45,9 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str |
     env = cfg.env.name
     split = split or cfg.env[env].eval_split
     model_path = resolve_model_path(str(checkpoint))
-    init_ray(cfg.ray.address, cfg.ray.num_cpus,
-             min_cpus=cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus)
+    init_ray(
+        cfg.ray.address, cfg.ray.num_cpus, min_cpus=cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus
+    )
     device = resolve_device(cfg.trainer.device)
     suite = get_suite(env)
     tasks = suite.list_tasks(cfg, split)
@@ -47,13 +55,21 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str |
         tasks = tasks[:episodes]
     tokenizer = load_tokenizer(model_path)
     engine_kwargs = {
-        "engine": cfg.rollout.engine, "dtype": cfg.model.dtype, "batch_size": cfg.rollout.batch_size,
-        "device": device, "max_model_len": cfg.rollout.max_prompt_tokens + cfg.rollout.max_response_tokens,
-        "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization, "seed": cfg.trainer.seed,
+        "engine": cfg.rollout.engine,
+        "dtype": cfg.model.dtype,
+        "batch_size": cfg.rollout.batch_size,
+        "device": device,
+        "max_model_len": cfg.rollout.max_prompt_tokens + cfg.rollout.max_response_tokens,
+        "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
+        "seed": cfg.trainer.seed,
     }
-    engine = make_rollout_actor(model_path, engine_kwargs, num_cpus=cfg.rollout.num_cpus,
-                                num_gpus=cfg.rollout.num_gpus if device == "cuda" else 0,
-                                torch_threads=cfg.trainer.torch_threads)
+    engine = make_rollout_actor(
+        model_path,
+        engine_kwargs,
+        num_cpus=cfg.rollout.num_cpus,
+        num_gpus=cfg.rollout.num_gpus if device == "cuda" else 0,
+        torch_threads=cfg.trainer.torch_threads,
+    )
     pool = EnvPool(cfg)
     per_seed: dict[int, dict[str, float]] = {}
     episodes_of: dict[int, list[dict[str, Any]]] = {}
@@ -64,25 +80,51 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str |
             if hasattr(ui, "start_seed"):
                 ui.start_seed(seed, split, len(tasks), cfg.env.max_steps)
             result = play_episodes(
-                tasks, [f"eval-{seed}-{i}-{t.task_id}" for i, t in enumerate(tasks)],
-                group_size=1, pool=pool,
+                tasks,
+                [f"eval-{seed}-{i}-{t.task_id}" for i, t in enumerate(tasks)],
+                group_size=1,
+                pool=pool,
                 generate=lambda prompts, settings: ray.get(engine.generate.remote(prompts, settings)),
-                tokenizer=tokenizer, template=suite.PROMPT, max_steps=cfg.env.max_steps,
-                history_length=cfg.agent.history_length, max_prompt_tokens=cfg.rollout.max_prompt_tokens,
-                sampling=SamplingSettings(temperature=cfg.rollout.eval_temperature, top_p=cfg.rollout.top_p,
-                                          max_new_tokens=cfg.rollout.max_response_tokens, seed=seed),
+                tokenizer=tokenizer,
+                template=suite.PROMPT,
+                max_steps=cfg.env.max_steps,
+                history_length=cfg.agent.history_length,
+                max_prompt_tokens=cfg.rollout.max_prompt_tokens,
+                sampling=SamplingSettings(
+                    temperature=cfg.rollout.eval_temperature,
+                    top_p=cfg.rollout.top_p,
+                    max_new_tokens=cfg.rollout.max_response_tokens,
+                    seed=seed,
+                ),
                 on_step=ui.rollout_step if hasattr(ui, "start_seed") else None,
             )
-            rows = [{"task_id": e.task_id, "task_type": e.task_type, "won": e.won, "reward": e.total_reward,
-                     "length": e.length, "invalid_steps": e.invalid_steps} for e in result.episodes]
+            rows = [
+                {
+                    "task_id": e.task_id,
+                    "task_type": e.task_type,
+                    "won": e.won,
+                    "reward": e.total_reward,
+                    "length": e.length,
+                    "invalid_steps": e.invalid_steps,
+                }
+                for e in result.episodes
+            ]
             episodes_of[seed] = rows
             per_seed[seed] = seed_summary(rows)
     finally:
         pool.close()
         ray.kill(engine)
     stats = across_seeds(per_seed)
-    report = {"checkpoint": str(checkpoint), "env": env, "split": split, "seeds": list(seeds),
-              "tasks": len(tasks), "per_seed": per_seed, "stats": stats, "episodes": episodes_of}
+    report = {
+        "checkpoint": str(checkpoint),
+        "env": env,
+        "split": split,
+        "seeds": list(seeds),
+        "tasks": len(tasks),
+        "per_seed": per_seed,
+        "stats": stats,
+        "episodes": episodes_of,
+    }
     target = Path(out_dir) if out_dir else Path(checkpoint)
     target.mkdir(parents=True, exist_ok=True)
     stem = f"eval-{env}-{split}"
@@ -90,11 +132,17 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: str | Path, *, split: str |
     (target / f"{stem}.md").write_text(markdown_table(env, split, stats, list(seeds)))
     own_logger = logger is None
     if own_logger:
-        logger = RunLogger(target, {"checkpoint": str(checkpoint), "split": split, "seeds": list(seeds)},
-                           project=cfg.logging.project, entity=cfg.logging.entity, mode=cfg.logging.mode,
-                           name=f"eval-{cfg.trainer.experiment_name}", tags=["eval"], job_type="eval")
-    logger.summary({f"eval/{split}/{c}/{k}": v for c, s in stats.items() for k, v in s.items()
-                    if k in ("mean", "std")})
+        logger = RunLogger(
+            target,
+            {"checkpoint": str(checkpoint), "split": split, "seeds": list(seeds)},
+            project=cfg.logging.project,
+            entity=cfg.logging.entity,
+            mode=cfg.logging.mode,
+            name=f"eval-{cfg.trainer.experiment_name}",
+            tags=["eval"],
+            job_type="eval",
+        )
+    logger.summary({f"eval/{split}/{c}/{k}": v for c, s in stats.items() for k, v in s.items() if k in ("mean", "std")})
     if own_logger:
         logger.finish()
     report["paths"] = {"json": str(target / f"{stem}.json"), "markdown": str(target / f"{stem}.md")}

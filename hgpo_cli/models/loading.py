@@ -65,8 +65,6 @@ def load_causal_lm(
     if lora_rank > 0:
         from peft import LoraConfig, get_peft_model
 
-        lora = LoraConfig(
-            r=lora_rank, lora_alpha=lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM"
-        )
+        lora = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
     return model

@@ -58,8 +58,19 @@ def _plain(value: Any) -> Any:
 class RunLogger:
     """Writes metrics.jsonl in the run folder and mirrors every record to a W&B run."""
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], *, project: str, entity: str | None, mode: str,
-                 name: str, tags: list[str], run_id: str | None = None, job_type: str = "train") -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        *,
+        project: str,
+        entity: str | None,
+        mode: str,
+        name: str,
+        tags: list[str],
+        run_id: str | None = None,
+        job_type: str = "train",
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / "metrics.jsonl"
@@ -70,8 +81,9 @@ class RunLogger:
             self.run = self._start_wandb(project, entity, name, tags, job_type, config)
             self.run_id = self.run.id if self.run is not None else run_id
 
-    def _start_wandb(self, project: str, entity: str | None, name: str, tags: list[str], job_type: str,
-                     config: dict[str, Any]) -> Any:
+    def _start_wandb(
+        self, project: str, entity: str | None, name: str, tags: list[str], job_type: str, config: dict[str, Any]
+    ) -> Any:
         """wandb.init, resuming `self.run_id` when given; W&B trouble never stops a run (metrics.jsonl stays)."""
         import wandb
 

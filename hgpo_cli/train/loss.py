@@ -67,8 +67,7 @@ def token_log_probs(logits: Tensor, tokens: Tensor) -> Tensor:
     """
     if logits.dim() != 3 or tokens.shape != logits.shape[:2]:
         raise ValueError(
-            f"expected logits (B, T, V) and tokens (B, T), "
-            f"got {tuple(logits.shape)} and {tuple(tokens.shape)}"
+            f"expected logits (B, T, V) and tokens (B, T), got {tuple(logits.shape)} and {tuple(tokens.shape)}"
         )
     picked = torch.gather(logits, dim=-1, index=tokens.long().unsqueeze(-1)).squeeze(-1).float()
     lse = torch.stack([torch.logsumexp(row.float(), dim=-1) for row in logits]) if logits.shape[0] else picked
@@ -202,8 +201,7 @@ def kl_penalty(log_probs: Tensor, ref_log_probs: Tensor, kind: str) -> Tensor:
         raise ValueError(f"unknown KL penalty kind {kind!r}; allowed: {', '.join(KL_KINDS)}")
     if log_probs.shape != ref_log_probs.shape:
         raise ValueError(
-            f"log_probs {tuple(log_probs.shape)} and ref_log_probs "
-            f"{tuple(ref_log_probs.shape)} differ in shape"
+            f"log_probs {tuple(log_probs.shape)} and ref_log_probs {tuple(ref_log_probs.shape)} differ in shape"
         )
     return func(log_probs, ref_log_probs.detach())
 

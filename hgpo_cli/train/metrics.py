@@ -30,8 +30,9 @@ def episode_metrics(result: Any, prefix: str = "rollout") -> dict[str, float]:
     return out
 
 
-def iteration_metrics(result: Any, adv: Any, actor_stats: dict[str, float], timings: dict[str, float],
-                      samples: list[TrainSample]) -> dict[str, Any]:
+def iteration_metrics(
+    result: Any, adv: Any, actor_stats: dict[str, float], timings: dict[str, float], samples: list[TrainSample]
+) -> dict[str, Any]:
     metrics: dict[str, Any] = episode_metrics(result)
     values = adv.advantages
     metrics["advantage/mean"] = float(values.mean()) if values.size else 0.0

@@ -66,9 +66,7 @@ class PolicyWorker:
         self.tokenizer = load_tokenizer(model_path)
         self.pad_id = self.tokenizer.pad_token_id
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(
-            self.params, lr=trainer["lr"], weight_decay=trainer["weight_decay"]
-        )
+        self.optimizer = torch.optim.AdamW(self.params, lr=trainer["lr"], weight_decay=trainer["weight_decay"])
         if world_size > 1:
             import torch.distributed as dist
 
@@ -280,9 +278,7 @@ class PolicyWorker:
         if self.lora:
             from peft import set_peft_model_state_dict
 
-            set_peft_model_state_dict(
-                self.model, load_file(str(path / "adapter" / "adapter_model.safetensors"))
-            )
+            set_peft_model_state_dict(self.model, load_file(str(path / "adapter" / "adapter_model.safetensors")))
         else:
             state = {}
             for shard in sorted((path / "policy").glob("*.safetensors")):

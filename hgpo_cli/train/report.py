@@ -8,12 +8,22 @@ from hgpo_cli.ui import summary_table
 
 
 def print_training_summary(summary: Any, console: Any) -> None:
-    rows = [("run folder", str(summary.run_dir)), ("iterations done", str(summary.iterations_done)),
-            ("last checkpoint", str(summary.last_checkpoint) if summary.last_checkpoint else "-")]
+    rows = [
+        ("run folder", str(summary.run_dir)),
+        ("iterations done", str(summary.iterations_done)),
+        ("last checkpoint", str(summary.last_checkpoint) if summary.last_checkpoint else "-"),
+    ]
     if summary.history:
         first, last = summary.history[0], summary.history[-1]
-        for key in ("rollout/success_rate", "rollout/episode_length", "rollout/invalid_action_rate",
-                    "actor/kl", "actor/entropy", "time/iteration", "throughput/rollout_tokens_per_s"):
+        for key in (
+            "rollout/success_rate",
+            "rollout/episode_length",
+            "rollout/invalid_action_rate",
+            "actor/kl",
+            "actor/entropy",
+            "time/iteration",
+            "throughput/rollout_tokens_per_s",
+        ):
             if key in last:
                 rows.append((key, f"{first.get(key, float('nan')):.4g} -> {last[key]:.4g}"))
     console.print(summary_table("hgpo train", rows))

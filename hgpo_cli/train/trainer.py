@@ -112,7 +112,9 @@ class Trainer:
         trainer_dict["device"] = self.device
         model_dict = OmegaConf.to_container(cfg.model, resolve=True)
         self.workers = make_policy_workers(
-            self.model_path, model_dict, trainer_dict,
+            self.model_path,
+            model_dict,
+            trainer_dict,
             num_workers=cfg.trainer.num_workers,
             num_cpus=cfg.trainer.cpus_per_worker,
             num_gpus=cfg.trainer.gpus_per_worker if gpu else 0,
@@ -128,8 +130,10 @@ class Trainer:
             "seed": cfg.trainer.seed,
         }
         self.rollout = make_rollout_actor(
-            self.model_path, engine_kwargs,
-            num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus if gpu else 0,
+            self.model_path,
+            engine_kwargs,
+            num_cpus=cfg.rollout.num_cpus,
+            num_gpus=cfg.rollout.num_gpus if gpu else 0,
             torch_threads=cfg.trainer.torch_threads,
         )
 
@@ -139,11 +143,19 @@ class Trainer:
 
         return ray.get(self.rollout.generate.remote(prompts, settings))
 
-    def rollout_once(self, tasks: list[TaskSpec], group_ids: list[str], temperature: float, seed: int,
-                     group_size: int, on_step: Any = None) -> RolloutResult:
+    def rollout_once(
+        self,
+        tasks: list[TaskSpec],
+        group_ids: list[str],
+        temperature: float,
+        seed: int,
+        group_size: int,
+        on_step: Any = None,
+    ) -> RolloutResult:
         cfg = self.cfg
         return play_episodes(
-            tasks, group_ids,
+            tasks,
+            group_ids,
             group_size=group_size,
             pool=self.pool,
             generate=self.generate,
@@ -153,8 +165,10 @@ class Trainer:
             history_length=cfg.agent.history_length,
             max_prompt_tokens=cfg.rollout.max_prompt_tokens,
             sampling=SamplingSettings(
-                temperature=temperature, top_p=cfg.rollout.top_p,
-                max_new_tokens=cfg.rollout.max_response_tokens, seed=seed,
+                temperature=temperature,
+                top_p=cfg.rollout.top_p,
+                max_new_tokens=cfg.rollout.max_response_tokens,
+                seed=seed,
             ),
             on_step=on_step,
         )
@@ -188,8 +202,15 @@ class Trainer:
 
         folder = checkpoint_dir(self.run_dir, iteration)
         ray.get([w.save.remote(str(folder)) for w in self.workers])
-        write_state(folder, {"iteration": iteration, "wandb_run_id": run_id, "metrics": history_tail,
-                             "algorithm": self.cfg.algorithm.name})
+        write_state(
+            folder,
+            {
+                "iteration": iteration,
+                "wandb_run_id": run_id,
+                "metrics": history_tail,
+                "algorithm": self.cfg.algorithm.name,
+            },
+        )
         return folder
 
     def restore(self) -> tuple[int, str | None]:
@@ -213,8 +234,9 @@ class Trainer:
         clock = time.perf_counter()
         tasks = draw_tasks(self.tasks, cfg.trainer.train_batch_size, cfg.trainer.seed, it)
         group_ids = [f"it{it}-g{i}-{t.task_id}" for i, t in enumerate(tasks)]
-        result = self.rollout_once(tasks, group_ids, cfg.rollout.temperature, cfg.trainer.seed * 100_003 + it,
-                                   cfg.trainer.group_size, on_step)
+        result = self.rollout_once(
+            tasks, group_ids, cfg.rollout.temperature, cfg.trainer.seed * 100_003 + it, cfg.trainer.group_size, on_step
+        )
         timings["rollout"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -262,9 +284,14 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
     history: list[dict[str, Any]] = []
     done, run_id = trainer.restore()
     logger = RunLogger(
-        trainer.run_dir, OmegaConf.to_container(cfg, resolve=True),
-        project=cfg.logging.project, entity=cfg.logging.entity, mode=cfg.logging.mode,
-        name=cfg.trainer.experiment_name, tags=list(cfg.logging.tags), run_id=run_id,
+        trainer.run_dir,
+        OmegaConf.to_container(cfg, resolve=True),
+        project=cfg.logging.project,
+        entity=cfg.logging.entity,
+        mode=cfg.logging.mode,
+        name=cfg.trainer.experiment_name,
+        tags=list(cfg.logging.tags),
+        run_id=run_id,
     )
     last_ckpt = None
     total = cfg.trainer.iterations
@@ -306,8 +333,9 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
 
         # evaluated into the training run itself, so a sweep's run carries its own final numbers
         try:
-            evaluate_checkpoint(cfg, last_ckpt / "policy", episodes=cfg.trainer.eval_episodes or None, ui=ui,
-                                logger=logger)
+            evaluate_checkpoint(
+                cfg, last_ckpt / "policy", episodes=cfg.trainer.eval_episodes or None, ui=ui, logger=logger
+            )
         finally:
             logger.summary({"iterations_done": done})
             logger.finish()
@@ -315,6 +343,12 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("rollout/success_rate", "rollout/episode_length", "rollout/invalid_action_rate", "actor/kl",
-            "actor/pg_loss", "time/iteration")
+    keys = (
+        "rollout/success_rate",
+        "rollout/episode_length",
+        "rollout/invalid_action_rate",
+        "actor/kl",
+        "actor/pg_loss",
+        "time/iteration",
+    )
     return {k: metrics[k] for k in keys if k in metrics}
