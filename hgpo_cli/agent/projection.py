@@ -6,6 +6,9 @@ and compared case-insensitively, equals one of the admissible actions; the admis
 what goes to the environment. Otherwise the step is invalid (the trainer applies the invalid-action
 penalty) and the raw text (or "" when there is no usable tag) goes to the environment, which answers
 "Nothing happens." to anything it does not know.
+
+An admissible entry written as a template, `name[<placeholder>]` (WebShop's `search[<your query>]`),
+admits any `name[text]` with non-empty text: the query is the agent's own, whitespace collapsed.
 """
 
 from __future__ import annotations
@@ -45,4 +48,22 @@ def project_action(response: str, admissible: Sequence[str]) -> tuple[str, bool]
     for action in admissible:
         if _norm(action) == wanted:
             return action, True
-    return " ".join(text.split())[:MAX_ACTION_CHARS], False
+    cleaned = " ".join(text.split())
+    for action in admissible:
+        filled = _fill_template(action, cleaned)
+        if filled is not None:
+            return filled, True
+    return cleaned[:MAX_ACTION_CHARS], False
+
+
+def _fill_template(template: str, action: str) -> str | None:
+    """`action` when it fills the template `name[<placeholder>]` with non-empty text, else None."""
+    if not (template.endswith(">]") and "[<" in template):
+        return None
+    name = template[: template.index("[<")]
+    if not (action.endswith("]") and _norm(action[: len(name) + 1]) == _norm(name + "[")):
+        return None
+    argument = action[len(name) + 1 : -1].strip()
+    if not argument or len(argument) > MAX_ACTION_CHARS or "[" in argument or "]" in argument:
+        return None
+    return f"{name}[{argument}]"
