@@ -80,34 +80,12 @@ def time_update(model_path: str, prompts: list[list[int]], new_tokens: int, auto
     import numpy as np
 
     from hgpo_cli.train.batch import TrainSample
-    from hgpo_cli.train.policy_worker import PolicyWorker
+    from hgpo_cli.train.policy_worker import PolicyWorker, model_settings, trainer_settings
 
-    trainer = {
-        "device": "cpu",
-        "seed": 0,
-        "lr": 1e-6,
-        "weight_decay": 0.01,
-        "ppo_epochs": 1,
-        "ppo_mini_batch_size": len(prompts),
-        "micro_batch_size": 4,
-        "grad_clip": 1.0,
-        "clip_ratio_low": 0.2,
-        "clip_ratio_high": 0.2,
-        "clip_ratio_c": 3.0,
-        "use_kl_loss": True,
-        "kl_coef": 0.01,
-        "kl_type": "low_var_kl",
-        "entropy_coeff": 0.001,
-        "loss_agg_mode": "token-mean",
-        "autocast_bf16": autocast,
-    }
-    model_cfg = {
-        "dtype": "float32",
-        "trust_remote_code": False,
-        "gradient_checkpointing": False,
-        "lora_rank": 0,
-        "lora_alpha": 32,
-    }
+    trainer = trainer_settings(
+        device="cpu", ppo_mini_batch_size=len(prompts), micro_batch_size=4, autocast_bf16=autocast
+    )
+    model_cfg = model_settings()
     worker = PolicyWorker(model_path, model_cfg, trainer)
     rng = np.random.default_rng(0)
     samples = [TrainSample(p, list(rng.integers(100, 40000, new_tokens)), float(rng.normal())) for p in prompts]

@@ -55,7 +55,7 @@ def main() -> None:
     from hgpo_cli.models.embedded import build_random_qwen2
     from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
     from hgpo_cli.train.batch import TrainSample
-    from hgpo_cli.train.policy_worker import PolicyWorker
+    from hgpo_cli.train.policy_worker import PolicyWorker, model_settings, trainer_settings
 
     clock = time.perf_counter()
     model_dir = out.parent / f"random-{args.shape}"
@@ -108,31 +108,8 @@ def main() -> None:
         torch.cuda.empty_cache()
 
     # ---- one training iteration through PolicyWorker ----
-    trainer = {
-        "device": device,
-        "seed": 0,
-        "lr": 1e-6,
-        "weight_decay": 0.01,
-        "ppo_epochs": 1,
-        "ppo_mini_batch_size": args.batch,
-        "micro_batch_size": 8,
-        "grad_clip": 1.0,
-        "clip_ratio_low": 0.2,
-        "clip_ratio_high": 0.2,
-        "clip_ratio_c": 3.0,
-        "use_kl_loss": True,
-        "kl_coef": 0.01,
-        "kl_type": "low_var_kl",
-        "entropy_coeff": 0.001,
-        "loss_agg_mode": "token-mean",
-    }
-    model_cfg = {
-        "dtype": dtype,
-        "trust_remote_code": False,
-        "gradient_checkpointing": True,
-        "lora_rank": 0,
-        "lora_alpha": 32,
-    }
+    trainer = trainer_settings(device=device, ppo_mini_batch_size=args.batch, micro_batch_size=8)
+    model_cfg = model_settings(dtype=dtype, gradient_checkpointing=True)
     worker = PolicyWorker(path, model_cfg, trainer)
     samples = [
         TrainSample(p, g.token_ids or [tokenizer.eos_token_id], advantage=float(rng.normal()))

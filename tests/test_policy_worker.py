@@ -13,38 +13,14 @@ from hgpo_cli.engines.base import SamplingSettings
 from hgpo_cli.engines.hf import HFEngine
 from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
 from hgpo_cli.train.batch import TrainSample, collate
-from hgpo_cli.train.policy_worker import PolicyWorker, make_policy_workers
+from hgpo_cli.train.policy_worker import PolicyWorker, make_policy_workers, model_settings, trainer_settings
 
-MODEL_CFG = {
-    "dtype": "float32",
-    "trust_remote_code": False,
-    "gradient_checkpointing": False,
-    "lora_rank": 0,
-    "lora_alpha": 32,
-}
+MODEL_CFG = model_settings()
 
 
 def trainer_cfg(**over) -> dict:
-    cfg = {
-        "device": "cpu",
-        "seed": 0,
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "ppo_epochs": 1,
-        "ppo_mini_batch_size": 8,
-        "micro_batch_size": 3,
-        "grad_clip": 1.0,
-        "clip_ratio_low": 0.2,
-        "clip_ratio_high": 0.2,
-        "clip_ratio_c": 3.0,
-        "use_kl_loss": True,
-        "kl_coef": 0.01,
-        "kl_type": "low_var_kl",
-        "entropy_coeff": 0.001,
-        "loss_agg_mode": "token-mean",
-    }
-    cfg.update(over)
-    return cfg
+    base = {"device": "cpu", "lr": 1e-3, "weight_decay": 0.0, "ppo_mini_batch_size": 8, "micro_batch_size": 3}
+    return trainer_settings(**{**base, **over})
 
 
 def fixed_batch(tokenizer, n: int = 8, seed: int = 0) -> list[TrainSample]:
@@ -135,7 +111,7 @@ def test_two_data_parallel_workers_equal_one(tiny_model_dir, ray_local):
 def test_lora_trains_adapters_and_saves_a_merged_hf_policy(tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    lora_cfg = {**MODEL_CFG, "lora_rank": 4, "lora_alpha": 8}
+    lora_cfg = model_settings(lora_rank=4, lora_alpha=8)
     worker = PolicyWorker(str(tiny_model_dir), lora_cfg, trainer_cfg(lr=1e-2))
     base_before = worker.policy_state_dict()
     samples = fixed_batch(worker.tokenizer)

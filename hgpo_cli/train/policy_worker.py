@@ -20,6 +20,31 @@ from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, 
 from hgpo_cli.train.loss import entropy_from_logits, policy_objective, token_log_probs
 
 
+def trainer_settings(**overrides: Any) -> dict[str, Any]:
+    """The `trainer` config section as the dict a PolicyWorker takes: schema defaults, then `overrides`."""
+    from omegaconf import OmegaConf
+
+    from hgpo_cli.config.schema import TrainerConfig
+
+    settings = OmegaConf.to_container(OmegaConf.structured(TrainerConfig), resolve=True)
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise KeyError(f"not trainer settings: {sorted(unknown)}")
+    settings.update(overrides)
+    return settings
+
+
+def model_settings(**overrides: Any) -> dict[str, Any]:
+    """The `model` config section as the dict a PolicyWorker takes: schema defaults, then `overrides`."""
+    from omegaconf import OmegaConf
+
+    from hgpo_cli.config.schema import ModelConfig
+
+    settings = OmegaConf.to_container(OmegaConf.structured(ModelConfig), resolve=True)
+    settings.update(overrides)
+    return settings
+
+
 def _set_threads(threads: int) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
@@ -143,27 +168,7 @@ class PolicyWorker:
                     weight = self._micro_weight(micro, mini)
                     if weight == 0:
                         continue
-                    batch = self._to_device(collate(micro, self.pad_id))
-                    with self._autocast():
-                        logits = response_logits(self.model, batch)
-                    log_probs = token_log_probs(logits, response_targets(batch))
-                    entropy = entropy_from_logits(logits) if cfg["entropy_coeff"] > 0 else None
-                    loss, stats = policy_objective(
-                        log_probs,
-                        batch.old_log_probs,
-                        batch.ref_log_probs,
-                        batch.advantages,
-                        batch.response_mask,
-                        entropy,
-                        clip_low=cfg["clip_ratio_low"],
-                        clip_high=cfg["clip_ratio_high"],
-                        clip_c=cfg["clip_ratio_c"],
-                        kl_coef=cfg["kl_coef"],
-                        kl_type=cfg["kl_type"],
-                        entropy_coeff=cfg["entropy_coeff"],
-                        use_kl_loss=self.reference is not None,
-                        agg_mode=cfg["loss_agg_mode"],
-                    )
+                    loss, stats = self._objective(micro, with_entropy=cfg["entropy_coeff"] > 0)
                     (loss * weight).backward()
                     for key, value in stats.items():
                         stats_acc[key] = stats_acc.get(key, 0.0) + float(value) * weight
@@ -194,34 +199,38 @@ class PolicyWorker:
         for key, value in zip(keys, values.tolist(), strict=True):
             stats[key] = value
 
-    def loss_on(self, samples: list[TrainSample]) -> float:
-        """The policy objective on a fixed batch without updating (for tests and diagnostics)."""
+    def _objective(self, micro: list[TrainSample], *, with_entropy: bool) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The configured policy objective (PPO + KL - entropy) of one micro-batch, with its statistics."""
         cfg = self.trainer
-        total = 0.0
+        batch = self._to_device(collate(micro, self.pad_id))
+        with self._autocast():
+            logits = response_logits(self.model, batch)
+        log_probs = token_log_probs(logits, response_targets(batch))
+        entropy = entropy_from_logits(logits) if with_entropy else None
+        return policy_objective(
+            log_probs,
+            batch.old_log_probs,
+            batch.ref_log_probs,
+            batch.advantages,
+            batch.response_mask,
+            entropy,
+            clip_low=cfg["clip_ratio_low"],
+            clip_high=cfg["clip_ratio_high"],
+            clip_c=cfg["clip_ratio_c"],
+            kl_coef=cfg["kl_coef"],
+            kl_type=cfg["kl_type"],
+            entropy_coeff=cfg["entropy_coeff"] if with_entropy else 0.0,
+            use_kl_loss=self.reference is not None,
+            agg_mode=cfg["loss_agg_mode"],
+        )
+
+    def loss_on(self, samples: list[TrainSample]) -> float:
+        """The policy objective (without the entropy bonus) on a fixed batch, no update: tests, diagnostics."""
         with torch.no_grad():
-            for micro in chunks(samples, cfg["micro_batch_size"]):
-                batch = self._to_device(collate(micro, self.pad_id))
-                with self._autocast():
-                    logits = response_logits(self.model, batch)
-                log_probs = token_log_probs(logits, response_targets(batch))
-                loss, _ = policy_objective(
-                    log_probs,
-                    batch.old_log_probs,
-                    batch.ref_log_probs,
-                    batch.advantages,
-                    batch.response_mask,
-                    None,
-                    clip_low=cfg["clip_ratio_low"],
-                    clip_high=cfg["clip_ratio_high"],
-                    clip_c=cfg["clip_ratio_c"],
-                    kl_coef=cfg["kl_coef"],
-                    kl_type=cfg["kl_type"],
-                    entropy_coeff=0.0,
-                    use_kl_loss=self.reference is not None,
-                    agg_mode=cfg["loss_agg_mode"],
-                )
-                total += float(loss) * self._micro_weight(micro, samples)
-        return total
+            return sum(
+                float(self._objective(micro, with_entropy=False)[0]) * self._micro_weight(micro, samples)
+                for micro in chunks(samples, self.trainer["micro_batch_size"])
+            )
 
     # ---- weights and checkpoints ---------------------------------------------------------------------
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
