@@ -9,20 +9,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 
+def progress_bars(console: Console) -> Progress:
+    """The project's progress display: description, bar, done/total, elapsed time, a free info field."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=False,
+    )
+
+
 class TrainingUI:
     """Progress of a training run: one bar for iterations, one for the rollout's steps."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=self.console,
-            transient=False,
-        )
+        self.progress = progress_bars(self.console)
         self.iter_task: Any = None
         self.step_task: Any = None
 

@@ -8,23 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hgpo_cli.eval.runs import split_label
+from hgpo_cli.ui import progress_bars
 
 
 class EvalUI:
     def __init__(self, total_passes: int, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=self.console,
-            transient=False,
-        )
+        self.progress = progress_bars(self.console)
         self.total = total_passes
         self.pass_task: Any = None
         self.step_task: Any = None
