@@ -42,10 +42,9 @@ class RolloutWorker:
     """Holds one engine. Wrapped with `ray.remote` by `make_rollout_actor`."""
 
     def __init__(self, model_path: str, engine_kwargs: dict[str, Any], torch_threads: int) -> None:
-        import torch
+        from hgpo_cli.train.policy_worker import set_torch_threads
 
-        if torch_threads > 0:
-            torch.set_num_threads(torch_threads)
+        set_torch_threads(torch_threads)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.engine = build_engine(model_path, **engine_kwargs)
 

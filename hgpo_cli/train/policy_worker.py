@@ -45,9 +45,10 @@ def model_settings(**overrides: Any) -> dict[str, Any]:
     return settings
 
 
-def _set_threads(threads: int) -> None:
-    if threads > 0:
-        torch.set_num_threads(threads)
+def set_torch_threads(threads: int) -> None:
+    """`threads` torch threads; 0 means every core (Ray gives 1-CPU actors one thread otherwise, but the
+    rollout and update phases run one at a time, so each may use the whole machine)."""
+    torch.set_num_threads(threads if threads > 0 else max(1, os.cpu_count() or 1))
 
 
 class PolicyWorker:
@@ -65,7 +66,7 @@ class PolicyWorker:
     ) -> None:
         from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
 
-        _set_threads(torch_threads)
+        set_torch_threads(torch_threads)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.rank, self.world_size, self.trainer = rank, world_size, trainer
         self.device = torch.device(trainer["device"])
