@@ -76,3 +76,11 @@ def get_all(refs: list[Any]) -> list[Any]:
     import ray
 
     return ray.get(refs)
+
+
+def set_torch_threads(threads: int) -> None:
+    """`threads` torch threads; 0 means every core (Ray gives 1-CPU actors one thread otherwise, but the
+    rollout and update phases run one at a time, so each may use the whole machine)."""
+    import torch
+
+    torch.set_num_threads(threads if threads > 0 else max(1, os.cpu_count() or 1))

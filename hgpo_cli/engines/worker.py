@@ -42,7 +42,7 @@ class RolloutWorker:
     """Holds one engine. Wrapped with `ray.remote` by `make_rollout_actor`."""
 
     def __init__(self, model_path: str, engine_kwargs: dict[str, Any], torch_threads: int) -> None:
-        from hgpo_cli.train.policy_worker import set_torch_threads
+        from hgpo_cli.distributed import set_torch_threads
 
         set_torch_threads(torch_threads)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -60,8 +60,15 @@ class EnvWorker:
 
     def ping(self) -> dict[str, Any]:
         import sys
+        import time
 
-        return {"pid": os.getpid(), "envs": len(self.envs), "torch_imported": "torch" in sys.modules}
+        return {
+            "pid": os.getpid(),
+            "envs": len(self.envs),
+            "torch_imported": "torch" in sys.modules,
+            "cpu_s": time.process_time(),
+            "niceness": os.nice(0),
+        }
 
     def _drop(self, index: int) -> None:
         env = self.envs.pop(index, None)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hgpo_cli.distributed import set_torch_threads
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
 from hgpo_cli.train.loss import entropy_from_logits, policy_objective, token_log_probs
 
@@ -43,12 +44,6 @@ def model_settings(**overrides: Any) -> dict[str, Any]:
     settings = OmegaConf.to_container(OmegaConf.structured(ModelConfig), resolve=True)
     settings.update(overrides)
     return settings
-
-
-def set_torch_threads(threads: int) -> None:
-    """`threads` torch threads; 0 means every core (Ray gives 1-CPU actors one thread otherwise, but the
-    rollout and update phases run one at a time, so each may use the whole machine)."""
-    torch.set_num_threads(threads if threads > 0 else max(1, os.cpu_count() or 1))
 
 
 class PolicyWorker:
