@@ -131,6 +131,15 @@ def test_list_tasks_and_check_on_generated_data(games_root: Path) -> None:
     assert sum(row["games"] for row in summary["by_task_type"].values()) == 3
 
 
+def test_check_gives_up_on_a_game_after_the_time_limit(games_root: Path) -> None:
+    from hgpo_cli.envs.alfworld import suite
+
+    cfg = _cfg(**{"env.alfworld.data_dir": games_root, "env.num_workers": 1, "env.alfworld.check_timeout_s": 0.05})
+    summary = suite.check(cfg, "train", walkthrough=True, limit=2)
+    assert summary["games"] == 2 and summary["won"] == 0
+    assert [f["error"] for f in summary["failed"]] == ["timeout after 0.05 s"] * 2
+
+
 def test_missing_paths_are_one_line_user_errors(tmp_path: Path) -> None:
     from hgpo_cli.envs.alfworld import suite
     from hgpo_cli.errors import UserError

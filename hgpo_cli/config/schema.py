@@ -62,6 +62,7 @@ class AlfWorldConfig:
     generated_seed: int = _f(0, "Seed of the game generator.")
     task_types: list[str] = _f(list(TASK_TYPES_ALFWORLD), "Task types to keep.")
     parse_cache: bool = _f(True, "Memoise the engine's template/PDDL parsing: same outputs, about 3x more steps/s.")
+    check_timeout_s: float = _f(1800.0, "hgpo envs check: time limit per game (the planner needs minutes on a few).")
 
 
 @dataclass

@@ -195,13 +195,6 @@ def check_one(task: TaskSpec, cfg: Any, walkthrough: bool) -> dict[str, Any]:
     return out
 
 
-def _check_worker(args: tuple[TaskSpec, dict[str, Any], bool]) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    task, cfg_dict, walkthrough = args
-    return check_one(task, OmegaConf.create(cfg_dict), walkthrough)
-
-
 def check(
     cfg: Any,
     split: str,
@@ -215,8 +208,9 @@ def check(
     Returns {"games", "loaded", "won", "by_task_type": {type: {"games", "loaded", "won"}}, "failed": [...]}
     ("won" counts 0 without `walkthrough`; with it also walkthrough_steps_mean/max, max_steps and
     won_within_max_steps, the wins whose plan fits the config's `env.max_steps`). Games are played with a
-    horizon of max(env.max_steps, 50). Runs in `env.num_workers` processes; `progress`, when given, is
-    called once per game with (done, total).
+    horizon of max(env.max_steps, 50). Runs in `env.num_workers` processes, each game under
+    `env.alfworld.check_timeout_s` (a game over it is not won, error "timeout"); `progress`, when given,
+    is called once per game with (done, total).
     """
     from omegaconf import OmegaConf
 
@@ -225,25 +219,19 @@ def check(
         tasks = tasks[: max(0, int(limit))]
     workers = max(1, min(int(cfg.env.num_workers), len(tasks)))
     results: list[dict[str, Any]] = []
-    if workers == 1:
+    if workers == 1 and not walkthrough:
         for n, task in enumerate(tasks, 1):
             results.append(check_one(task, cfg, walkthrough))
             if progress is not None:
                 progress(n, len(tasks))
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from hgpo_cli.envs.alfworld.checking import run_checks
 
+        timeout = float(getattr(_acfg(cfg), "check_timeout_s", 1800.0))
         cfg_dict = OmegaConf.to_container(cfg, resolve=True)
-        ctx = multiprocessing.get_context("spawn")
-        by_index: dict[int, dict[str, Any]] = {}
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_check_worker, (task, cfg_dict, walkthrough)): i for i, task in enumerate(tasks)}
-            for n, future in enumerate(as_completed(futures), 1):
-                by_index[futures[future]] = future.result()
-                if progress is not None:
-                    progress(n, len(tasks))
-        results = [by_index[i] for i in range(len(tasks))]
+        results = run_checks(
+            tasks, cfg_dict, walkthrough=walkthrough, workers=workers, timeout_s=timeout, progress=progress
+        )
     by_type: dict[str, dict[str, int]] = defaultdict(lambda: {"games": 0, "loaded": 0, "won": 0})
     for r in results:
         row = by_type[r["task_type"]]
