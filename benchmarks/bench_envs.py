@@ -43,9 +43,18 @@ def games(data_dir: str | None, split: str, count: int) -> tuple[Any, list[Any]]
     return cfg, tasks[::step][:count]
 
 
-def round_of(pool: Any, current: dict[int, Any], steps: int, rng: random.Random) -> float:
-    """Step every environment `steps` times; returns env steps per second."""
+def cpu_seconds(pool: Any) -> float:
+    import ray
+
+    return sum(
+        ray.get([w.ping.remote() for w in pool.workers], timeout=60)[i]["cpu_s"] for i in range(len(pool.workers))
+    )
+
+
+def round_of(pool: Any, current: dict[int, Any], steps: int, rng: random.Random) -> tuple[float, float]:
+    """Step every environment `steps` times; returns (env steps per second, CPU share of each worker)."""
     done = 0
+    cpu0 = cpu_seconds(pool)
     start = time.perf_counter()
     for _ in range(steps):
         actions = {i: rng.choice(r.admissible_actions) for i, r in current.items() if not r.done}
@@ -53,7 +62,9 @@ def round_of(pool: Any, current: dict[int, Any], steps: int, rng: random.Random)
             break
         current.update(pool.step(actions))
         done += len(actions)
-    return done / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    share = (cpu_seconds(pool) - cpu0) / (wall * len(pool.workers))
+    return done / wall, share
 
 
 def main() -> int:
@@ -84,9 +95,12 @@ def main() -> int:
             round_of(pool, state[w], 2, rngs[w])  # warm-up: the engine's parse caches
             print(f"{w} worker(s): reset + warm-up {time.perf_counter() - t0:.1f} s", flush=True)
         rates: dict[int, list[float]] = {w: [] for w in pools}
+        shares: dict[int, list[float]] = {w: [] for w in pools}
         for r in range(args.repeats):
             for w in (1, 2) if r % 2 == 0 else (2, 1):
-                rates[w].append(round_of(pools[w], state[w], args.steps, rngs[w]))
+                rate, share = round_of(pools[w], state[w], args.steps, rngs[w])
+                rates[w].append(rate)
+                shares[w].append(share)
     finally:
         for pool in pools.values():
             pool.close()
@@ -95,9 +109,10 @@ def main() -> int:
         f"\n{len(env_tasks)} environments ({len(tasks)} games x 4), {args.steps} steps per round, "
         f"{args.repeats} rounds each; games from {args.data_dir or 'the generator'}"
     )
-    print(f"{'workers':>8} {'best steps/s':>13} {'median':>8}")
+    print(f"{'workers':>8} {'best steps/s':>13} {'median':>8} {'CPU share per worker':>21}")
     for w in (1, 2):
-        print(f"{w:>8} {best[w]:>13.1f} {statistics.median(rates[w]):>8.1f}")
+        share = statistics.median(shares[w])
+        print(f"{w:>8} {best[w]:>13.1f} {statistics.median(rates[w]):>8.1f} {share:>20.0%}")
     ratio = best[2] / best[1]
     met = ratio >= GOAL
     print(
