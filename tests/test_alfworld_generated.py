@@ -192,3 +192,21 @@ def test_cli_generate_then_check(tmp_path: Path) -> None:
     assert summary["by_task_type"] == {"pick_and_place": {"games": 1, "loaded": 1, "won": 1}}
     bad = runner.invoke(app, ["data", "alfworld-generate", "--out", str(out), "--task-types", "juggling"])
     assert bad.exit_code != 0
+
+
+def test_cli_list_and_play(games_root: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hgpo_cli.cli import app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["envs", "list"])
+    assert listed.exit_code == 0 and "alfworld" in listed.output and "webshop" in listed.output
+    played = runner.invoke(
+        app,
+        ["envs", "play", "alfworld", "--data-dir", str(games_root), "--split", "train", "--index", "0"],
+        input="1\nnot a command\nquit\n",
+    )
+    assert played.exit_code == 0, played.output
+    assert "Task: " in played.output and "Nothing happens." in played.output
+    assert "stopped after 2 step(s)" in played.output
