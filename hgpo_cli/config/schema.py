@@ -152,7 +152,9 @@ class TrainerConfig:
     num_workers: int = _f(1, "Data-parallel trainer workers (torch.distributed: gloo on CPU, NCCL on GPU).")
     cpus_per_worker: float = _f(1.0, "CPUs each trainer worker reserves in Ray.")
     gpus_per_worker: float = _f(0.5, "GPUs each trainer worker reserves when training on CUDA.")
-    autocast_bf16: bool = _f(False, "bf16 autocast for the trainer's forward passes (fp32 master weights).")
+    autocast_bf16: bool = _f(
+        False, "bf16 autocast for the trainer forward passes (fp32 master weights); slower on CPUs without bf16 units."
+    )
     torch_threads: int = _f(
         0, "torch threads in the trainer and engine actors (0: all cores; phases run one at a time)."
     )
