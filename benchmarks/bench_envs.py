@@ -119,6 +119,18 @@ def main() -> int:
         f"speed-up 2 vs 1 worker: {ratio:.2f}x (goal >= {GOAL}x: {'met' if met else 'NOT met'}; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
+    s1, s2 = statistics.median(shares[1]), statistics.median(shares[2])
+    if s1 > 0 and s2 > 0:
+        per1, per2 = statistics.median(rates[1]) / s1, statistics.median(rates[2]) / s2
+        print(
+            f"per CPU-second of a worker: {per1:.1f} steps with 1 worker, {per2 / 2:.1f} with 2; projected "
+            f"speed-up with a free core per worker: {per2 / per1:.2f}x (a model, not a measurement)"
+        )
+    if not met and s2 < 0.8:
+        print(
+            "the 2 workers got well under a core each: other processes hold the CPUs (Ray runs its workers "
+            "at niceness 15, so any process at niceness 0 comes first); rerun on an idle machine"
+        )
     return 0 if met or not args.strict else 1
 
 
