@@ -7,8 +7,8 @@ import time
 import pytest
 
 from hgpo_cli.agent.memory import MemoryBank, StepMemory
-from hgpo_cli.agent.projection import MAX_ACTION_CHARS, extract_action, project_action
-from hgpo_cli.agent.prompts import PromptTemplate, build_prompt
+from hgpo_cli.agent.projection import MAX_ACTION_CHARS, extract_action, extract_action_line, project_action
+from hgpo_cli.agent.prompts import REPLY_PREFIX, PromptTemplate, build_prompt
 
 ADMISSIBLE = ["go to cabinet 1", "go to countertop 2", "take apple 1 from countertop 2", "look", "inventory"]
 
@@ -52,6 +52,31 @@ def test_projection_of_a_10k_character_reply() -> None:
     action, valid = project_action(f"<action>{long_action}</action>", ADMISSIBLE)
     assert not valid and len(action) == MAX_ACTION_CHARS
     assert project_action(filler * 1, ADMISSIBLE) == ("", False)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("<action>go to cabinet 1</action>", ("go to cabinet 1", True)),
+        ("<action>\n- go to countertop 2\n- go to cabinet 1\n", ("go to countertop 2", True)),  # copied list
+        ("<action> * LOOK", ("look", True)),
+        ("<action>inventory</action>\nlook", ("inventory", True)),
+        ("<action> will be: go to cabinet 1", ("will be: go to cabinet 1", False)),
+        ("<action>\n\n  \n", ("", False)),
+        ("<action></action>go to cabinet 1", ("", False)),  # nothing inside the tag
+        ("go to cabinet 1", ("", False)),  # no tag: the prefix was not part of the reply
+    ],
+)
+def test_projection_of_the_action_answer_format(response: str, expected: tuple[str, bool]) -> None:
+    assert project_action(response, ADMISSIBLE, "action") == expected
+
+
+def test_the_action_format_is_lenient_only_when_asked() -> None:
+    reply = REPLY_PREFIX["action"] + "\n- look\n"
+    assert project_action(reply, ADMISSIBLE, "think") == ("", False)  # the paper's rule needs </action>
+    assert project_action(reply, ADMISSIBLE, "action") == ("look", True)
+    assert REPLY_PREFIX["think"] == ""
+    assert extract_action_line("<action>- - -\n  -- inventory") == "inventory"
 
 
 def test_extract_action_takes_the_last_tag() -> None:
@@ -141,6 +166,32 @@ def test_prompt_of_the_first_step() -> None:
         TEMPLATE, instruction="x", step_index=0, history=[], observation="start", admissible_actions=["look"]
     )
     assert "FIRST STEP" in text and "NOW (step 1): start" in text
+
+
+def test_prompt_in_the_action_answer_format() -> None:
+    from hgpo_cli.envs.alfworld.suite import PROMPT
+
+    kwargs = {"instruction": "x", "step_index": 0, "history": [], "observation": "o", "admissible_actions": ["look"]}
+    think = build_prompt(PROMPT, **kwargs)
+    action = build_prompt(PROMPT, **kwargs, answer_format="action")
+    assert think.endswith(PROMPT.answer) and action.endswith(PROMPT.answer_action)
+    assert "<think>" in think and "<think>" not in action
+    assert think[: -len(PROMPT.answer)] == action[: -len(PROMPT.answer_action)]
+
+
+def test_encode_prompt_opens_the_reply_and_keeps_it_when_truncating(tiny_model_dir) -> None:
+    from transformers import AutoTokenizer
+
+    from hgpo_cli.train.rollout import encode_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prefix_ids = tokenizer.encode("<action>", add_special_tokens=False)
+    plain, cut = encode_prompt(tokenizer, "go to the kitchen " * 20, 10_000)
+    opened, _ = encode_prompt(tokenizer, "go to the kitchen " * 20, 10_000, "<action>")
+    assert not cut and opened == plain + prefix_ids
+    short, cut = encode_prompt(tokenizer, "go to the kitchen " * 20, 12, "<action>")
+    assert cut and len(short) == 12 and short[-len(prefix_ids) :] == prefix_ids
+    assert tokenizer.decode(short).endswith("<action>")
 
 
 def test_alfworld_prompt_asks_for_think_and_action() -> None:

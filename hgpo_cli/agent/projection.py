@@ -7,6 +7,11 @@ what goes to the environment. Otherwise the step is invalid (the trainer applies
 penalty) and the raw text (or "" when there is no usable tag) goes to the environment, which answers
 "Nothing happens." to anything it does not know.
 
+Answer format `action` (`agent.answer_format=action`, for small models): the reply was opened with
+`<action>` and is read up to `</action>` or the end of its first non-empty line, a leading list marker
+(`-`, `*`) dropped, because a small model tends to copy the prompt's list ("- go to drawer 1") and not to
+close the tag. The match against the admissible actions is the same.
+
 An admissible entry written as a template, `name[<placeholder>]` (WebShop's `search[<your query>]`),
 admits any `name[text]` with non-empty text: the query is the agent's own, whitespace collapsed.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 OPEN, CLOSE = "<action>", "</action>"
+LIST_MARKERS = "-*"
 MAX_ACTION_CHARS = 500  # an invalid action longer than this is cut before it is sent to the environment
 
 
@@ -37,9 +43,29 @@ def extract_action(response: str) -> str | None:
     return response[begin:end]
 
 
-def project_action(response: str, admissible: Sequence[str]) -> tuple[str, bool]:
-    """(action text for the environment, valid). Never raises."""
-    text = extract_action(response or "")
+def extract_action_line(response: str) -> str | None:
+    """Answer format `action`: the first non-empty line after the first `<action>`, up to `</action>`,
+    without a leading list marker; None when there is no tag or nothing after it."""
+    lower = response.lower()
+    start = lower.find(OPEN)
+    if start < 0:
+        return None
+    begin = start + len(OPEN)
+    end = lower.find(CLOSE, begin)
+    body = response[begin : end if end >= 0 else len(response)]
+    for line in body.splitlines():
+        line = line.lstrip(LIST_MARKERS + " \t").strip()
+        if line:
+            return line
+    return None
+
+
+def project_action(response: str, admissible: Sequence[str], answer_format: str = "think") -> tuple[str, bool]:
+    """(action text for the environment, valid). Never raises.
+
+    answer_format: "think" (the strict tag rule) or "action" (`extract_action_line`)."""
+    reader = extract_action_line if answer_format == "action" else extract_action
+    text = reader(response or "")
     if text is None:
         return "", False
     wanted = _norm(text)

@@ -13,13 +13,20 @@ Placeholders per block (str.format fields; values are inserted verbatim, braces 
 - `no_history`: {num_steps}
 - `current`: {step} (1-based number of the current step), {observation}
 - `actions`: {actions} (each admissible action formatted by `action_item`, joined by `action_separator`)
-- `answer`: no fields
+- `answer`: no fields (the paper's format: reasoning in <think>, then the action in <action>)
+- `answer_action`: no fields (answer format `action`: the action alone; the reply is opened with
+  `REPLY_PREFIX["action"]` so that it starts inside the tag)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+ANSWER_FORMATS = ("think", "action")
+# What the assistant's turn starts with, per answer format: appended to the chat-templated prompt, so the
+# model continues from there and is trained on its own tokens only.
+REPLY_PREFIX = {"think": "", "action": "<action>"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class PromptTemplate:
     current: str
     actions: str
     answer: str
+    answer_action: str = "Give exactly one command from the list inside <action> and </action>, and nothing else."
     no_history_first: str = ""
     history_separator: str = "\n"
     action_item: str = "{action}"
@@ -48,11 +56,13 @@ def build_prompt(
     history: Sequence[tuple[str, str]],
     observation: str,
     admissible_actions: Sequence[str],
+    answer_format: str = "think",
 ) -> str:
     """The prompt text of step `step_index` (0-based).
 
     history: the memory window, oldest first: (observation, action) pairs of the steps just before this
     one (`StepMemory.window()`); the pair j of n is numbered step `step_index - n + j + 1` (1-based).
+    answer_format: one of ANSWER_FORMATS; picks the `answer` or the `answer_action` block.
     """
     blocks = [template.intro.format(instruction=instruction)]
     if history:
@@ -70,5 +80,5 @@ def build_prompt(
     blocks.append(template.current.format(step=step_index + 1, observation=observation))
     actions = template.action_separator.join(template.action_item.format(action=a) for a in admissible_actions)
     blocks.append(template.actions.format(actions=actions))
-    blocks.append(template.answer)
+    blocks.append(template.answer_action if answer_format == "action" else template.answer)
     return template.block_separator.join(b for b in blocks if b)

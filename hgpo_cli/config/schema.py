@@ -99,6 +99,11 @@ class AgentConfig:
         "${algorithm.hgpo.history_length}",
         "K: (observation, action) pairs in the prompt's memory; follows algorithm.hgpo.history_length.",
     )
+    answer_format: str = _f(
+        "think",
+        "think: reasoning in <think>, then <action>...</action> (the paper); action: the action alone, the "
+        "reply opened with <action> (small models such as the embedded 135M rarely answer in format otherwise).",
+    )
 
 
 @dataclass

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from hgpo_cli.engines.base import SamplingSettings
 from hgpo_cli.eval.summary import across_seeds, markdown_table, seed_summary
-from hgpo_cli.train.rollout import play_episodes
+from hgpo_cli.train.rollout import play_episodes, rollout_options
 
 DEFAULT_SEEDS = (123, 456, 789)
 
@@ -86,10 +86,7 @@ def evaluate_checkpoint(
                 pool=pool,
                 generate=lambda prompts, settings: ray.get(engine.generate.remote(prompts, settings)),
                 tokenizer=tokenizer,
-                template=suite.PROMPT,
-                max_steps=cfg.env.max_steps,
-                history_length=cfg.agent.history_length,
-                max_prompt_tokens=cfg.rollout.max_prompt_tokens,
+                **rollout_options(cfg, suite.PROMPT),
                 sampling=SamplingSettings(
                     temperature=cfg.rollout.eval_temperature,
                     top_p=cfg.rollout.top_p,

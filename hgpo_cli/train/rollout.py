@@ -13,7 +13,7 @@ from typing import Any
 
 from hgpo_cli.agent.memory import MemoryBank
 from hgpo_cli.agent.projection import project_action
-from hgpo_cli.agent.prompts import build_prompt
+from hgpo_cli.agent.prompts import REPLY_PREFIX, build_prompt
 from hgpo_cli.agent.records import StepRecord
 from hgpo_cli.engines.base import Generation, SamplingSettings
 from hgpo_cli.envs.base import StepResult, TaskSpec
@@ -45,15 +45,29 @@ class RolloutResult:
     truncated_prompts: int = 0
 
 
-def encode_prompt(tokenizer: Any, text: str, max_tokens: int) -> tuple[list[int], bool]:
-    """Chat-template token ids of a user message, truncated from the left to `max_tokens`."""
+def encode_prompt(tokenizer: Any, text: str, max_tokens: int, reply_prefix: str = "") -> tuple[list[int], bool]:
+    """Chat-template token ids of a user message and the opening `reply_prefix` of the assistant's turn,
+    truncated from the left to `max_tokens`."""
     ids = tokenizer.apply_chat_template(
         [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True, return_dict=False
     )
     ids = list(ids)
+    if reply_prefix:
+        ids += list(tokenizer.encode(reply_prefix, add_special_tokens=False))
     if len(ids) > max_tokens:
         return ids[-max_tokens:], True
     return ids, False
+
+
+def rollout_options(cfg: Any, template: Any) -> dict[str, Any]:
+    """The keywords of `play_episodes` that come from the config (shared by training and evaluation)."""
+    return {
+        "template": template,
+        "max_steps": int(cfg.env.max_steps),
+        "history_length": int(cfg.agent.history_length),
+        "max_prompt_tokens": int(cfg.rollout.max_prompt_tokens),
+        "answer_format": str(cfg.agent.answer_format),
+    }
 
 
 def play_episodes(
@@ -70,8 +84,14 @@ def play_episodes(
     max_prompt_tokens: int,
     sampling: SamplingSettings,
     on_step: Callable[[int, int], None] | None = None,
+    answer_format: str = "think",
 ) -> RolloutResult:
-    """Roll out `group_size` copies of every task until all are done or `max_steps` turns have passed."""
+    """Roll out `group_size` copies of every task until all are done or `max_steps` turns have passed.
+
+    answer_format: "think" or "action" (see `hgpo_cli.agent.prompts`); with "action" the reply prefix is
+    part of the prompt ids, and the recorded response text is prefix + generated text.
+    """
+    reply_prefix = REPLY_PREFIX[answer_format]
     env_tasks = [task for task in tasks for _ in range(group_size)]
     env_groups = [gid for gid in group_ids for _ in range(group_size)]
     episodes = [
@@ -99,8 +119,9 @@ def play_episodes(
                 history=memory.window(i),
                 observation=obs.observation,
                 admissible_actions=obs.admissible_actions,
+                answer_format=answer_format,
             )
-            ids, truncated = encode_prompt(tokenizer, text, max_prompt_tokens)
+            ids, truncated = encode_prompt(tokenizer, text, max_prompt_tokens, reply_prefix)
             result.truncated_prompts += int(truncated)
             prompts.append(ids)
             texts.append(text)
@@ -114,7 +135,7 @@ def play_episodes(
         actions: dict[int, str] = {}
         valid_of: dict[int, bool] = {}
         for i, gen in zip(active, generations, strict=True):
-            action, valid = project_action(gen.text, current[i].admissible_actions)
+            action, valid = project_action(reply_prefix + gen.text, current[i].admissible_actions, answer_format)
             actions[i], valid_of[i] = action, valid
         outcomes = pool.step(actions)
         still_active = []
@@ -127,7 +148,7 @@ def play_episodes(
                 traj_id=episodes[i].traj_id,
                 step_index=step,
                 prompt=text,
-                response=gen.text,
+                response=reply_prefix + gen.text,
                 action=actions[i],
                 reward=float(after.reward),
                 done=last,

@@ -59,6 +59,10 @@ PROMPT = PromptTemplate(
         "options and price). First reason step by step about the page and the request, inside "
         "<think> </think> tags. Then write exactly one available action inside <action> </action> tags."
     ),
+    answer_action=(
+        "Choose the one action that best moves you toward buying the right product (matching attributes, "
+        "options and price). Write exactly one available action inside <action> </action> tags, and nothing else."
+    ),
 )
 
 
