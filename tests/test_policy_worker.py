@@ -87,6 +87,24 @@ def test_engine_log_probs_match_trainer_and_follow_weight_updates(tiny_model_dir
 
 
 @pytest.mark.slow
+def test_log_probs_are_those_of_the_sampling_temperature(tiny_model_dir):
+    path = str(tiny_model_dir)
+    tok = load_tokenizer(path)
+    sample = fixed_batch(tok, n=1)[0]
+    model = load_causal_lm(path).eval()
+    with torch.no_grad():
+        logits = model(torch.tensor([sample.prompt_ids + sample.response_ids])).logits[0].float()
+    start = len(sample.prompt_ids) - 1  # the position that predicts the first response token
+    picked = logits[start : start + len(sample.response_ids)]
+    targets = torch.tensor(sample.response_ids).unsqueeze(-1)
+    for temperature in (1.0, 0.5):
+        worker = PolicyWorker(path, MODEL_CFG, trainer_cfg(), temperature=temperature)
+        expected = torch.log_softmax(picked / temperature, dim=-1).gather(-1, targets).squeeze(-1)
+        got = worker.log_probs([sample])[0]
+        np.testing.assert_allclose(got["old"], expected.numpy(), atol=1e-4)
+        np.testing.assert_allclose(got["ref"], expected.numpy(), atol=1e-4)  # the reference at the same temperature
+
+
 def test_two_data_parallel_workers_equal_one(tiny_model_dir, ray_local):
     import ray
 

@@ -74,8 +74,9 @@ def collate(samples: list[TrainSample], pad_id: int) -> Collated:
     )
 
 
-def response_logits(model: torch.nn.Module, batch: Collated) -> torch.Tensor:
-    """Logits that predict the response tokens: (B, Rmax, V), aligned with `batch.response_mask`."""
+def response_logits(model: torch.nn.Module, batch: Collated, temperature: float = 1.0) -> torch.Tensor:
+    """Logits that predict the response tokens: (B, Rmax, V), aligned with `batch.response_mask`, divided
+    by the sampling `temperature` (the trained policy is the distribution the rollouts were drawn from)."""
     out = model(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
@@ -83,7 +84,8 @@ def response_logits(model: torch.nn.Module, batch: Collated) -> torch.Tensor:
         logits_to_keep=batch.response_width + 1,
         use_cache=False,
     )
-    return out.logits[:, :-1, :].float()
+    logits = out.logits[:, :-1, :].float()
+    return logits / temperature if temperature not in (0.0, 1.0) else logits
 
 
 def response_targets(batch: Collated) -> torch.Tensor:

@@ -58,12 +58,16 @@ class PolicyWorker:
         world_size: int = 1,
         dist_url: str | None = None,
         torch_threads: int = 0,
+        temperature: float = 1.0,
     ) -> None:
+        """temperature: the rollouts' sampling temperature; log-probs, ratios, KL and entropy are those of
+        the logits divided by it (as verl does), so that the PPO ratio compares the sampling policy."""
         from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
 
         set_torch_threads(torch_threads)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.rank, self.world_size, self.trainer = rank, world_size, trainer
+        self.temperature = float(temperature)
         self.device = torch.device(trainer["device"])
         torch.manual_seed(trainer["seed"])
         load_kwargs = {
@@ -109,10 +113,10 @@ class PolicyWorker:
             batch = self._to_device(collate(micro, self.pad_id))
             targets = response_targets(batch)
             with self._autocast():
-                old = token_log_probs(response_logits(self.model, batch), targets).cpu()
+                old = token_log_probs(response_logits(self.model, batch, self.temperature), targets).cpu()
                 ref = None
                 if self.reference is not None:
-                    ref = token_log_probs(response_logits(self.reference, batch), targets).cpu()
+                    ref = token_log_probs(response_logits(self.reference, batch, self.temperature), targets).cpu()
             for i, sample in enumerate(micro):
                 n = len(sample.response_ids)
                 width = batch.response_width
@@ -200,7 +204,7 @@ class PolicyWorker:
         cfg = self.trainer
         batch = self._to_device(collate(micro, self.pad_id))
         with self._autocast():
-            logits = response_logits(self.model, batch)
+            logits = response_logits(self.model, batch, self.temperature)
         log_probs = token_log_probs(logits, response_targets(batch))
         entropy = entropy_from_logits(logits) if with_entropy else None
         return policy_objective(
@@ -312,6 +316,7 @@ def make_policy_workers(
     num_cpus: float,
     num_gpus: float,
     torch_threads: int,
+    temperature: float = 1.0,
 ) -> list[Any]:
     """Start `num_workers` PolicyWorker Ray actors (rank 0 first) joined in one process group."""
     import ray
@@ -327,7 +332,7 @@ def make_policy_workers(
         dist_url = f"tcp://{host}:{port}"
     actor_cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(PolicyWorker)
     workers = [
-        actor_cls.remote(model_path, model_cfg, trainer, rank, num_workers, dist_url, torch_threads)
+        actor_cls.remote(model_path, model_cfg, trainer, rank, num_workers, dist_url, torch_threads, temperature)
         for rank in range(num_workers)
     ]
     ray.get([w.ping.remote() for w in workers])

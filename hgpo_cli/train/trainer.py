@@ -20,7 +20,7 @@ from hgpo_cli.envs.base import TaskSpec
 from hgpo_cli.train.batch import TrainSample
 from hgpo_cli.train.checkpoint import checkpoint_dir, prune_incomplete, read_state, resolve_resume, write_state
 from hgpo_cli.train.metrics import iteration_metrics
-from hgpo_cli.train.rollout import RolloutResult, play_episodes
+from hgpo_cli.train.rollout import RolloutResult, play_episodes, rollout_options
 from hgpo_cli.train.step_advantages import advantages_for
 
 
@@ -119,6 +119,7 @@ class Trainer:
             num_cpus=cfg.trainer.cpus_per_worker,
             num_gpus=cfg.trainer.gpus_per_worker if gpu else 0,
             torch_threads=cfg.trainer.torch_threads,
+            temperature=cfg.rollout.temperature,
         )
         engine_kwargs = {
             "engine": cfg.rollout.engine,
@@ -160,10 +161,7 @@ class Trainer:
             pool=self.pool,
             generate=self.generate,
             tokenizer=self.tokenizer,
-            template=self.suite.PROMPT,
-            max_steps=cfg.env.max_steps,
-            history_length=cfg.agent.history_length,
-            max_prompt_tokens=cfg.rollout.max_prompt_tokens,
+            **rollout_options(cfg, self.suite.PROMPT),
             sampling=SamplingSettings(
                 temperature=temperature,
                 top_p=cfg.rollout.top_p,
