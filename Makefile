@@ -41,16 +41,15 @@ sweep-webshop:
 	wandb sweep sweeps/webshop-main-7b.yaml
 
 # The CPU-scale comparison: HGPO vs GiGPO vs GRPO on generated ALFWorld games with the embedded small model
-# (the default preset), training seeds CPU_SEEDS, each final checkpoint evaluated on seeds 123, 456, 789;
+# (preset cpu-alfworld), training seeds CPU_SEEDS, each final checkpoint evaluated on seeds 123, 456, 789;
 # resumable (points already done are skipped); then the tables and plots in results/cpu-alfworld/, with the
 # published Qwen2.5-1.5B numbers beside them as a reference.
-CPU_ITERATIONS ?= 20
-CPU_SAVE_FREQ ?= 10
+CPU_ITERATIONS ?= 3
 CPU_SEEDS ?= 0,1,2
 CPU_EVAL_EPISODES ?=
 CPU_RUNS ?= runs/cpu-alfworld
 reproduce-cpu:
-	$(PYTHON) -m hgpo_cli ablate default --grid algorithm.name=hgpo,gigpo,grpo --grid trainer.seed=$(CPU_SEEDS) \
-		trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_SAVE_FREQ) --out-root $(CPU_RUNS) \
+	$(PYTHON) -m hgpo_cli ablate cpu-alfworld --grid trainer.seed=$(CPU_SEEDS) --grid algorithm.name=hgpo,gigpo,grpo \
+		trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) --out-root $(CPU_RUNS) \
 		$(if $(CPU_EVAL_EPISODES),--episodes $(CPU_EVAL_EPISODES))
 	$(PYTHON) -m hgpo_cli compare $(CPU_RUNS) --out results/cpu-alfworld --match-model Qwen2.5-1.5B-Instruct
