@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from hgpo_cli.commands.common import split_preset_and_overrides
 from hgpo_cli.config import load_config
 from hgpo_cli.eval.ablate import load_grid_file
+from hgpo_cli.eval.runs import resolve_splits
 
 SWEEPS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.yaml"))
 MAIN = {"alfworld-main-1.5b", "alfworld-main-7b", "webshop-main-1.5b", "webshop-main-7b"}
@@ -71,6 +72,9 @@ def test_every_run_resolves(path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         for key, value in args.items():
             assert cfg_value(cfg, key) == value, (key, value)
         assert cfg.trainer.eval_after is True  # a finished run evaluates itself
+        if path.stem.startswith("alfworld-main"):  # the paper's table has both ALFWorld columns
+            splits = resolve_splits("alfworld", cfg.trainer.eval_splits, cfg.env.alfworld.eval_split)
+            assert splits == ["eval_in_distribution", "eval_out_of_distribution"]
         assert cfg.logging.project == sweep["project"]  # the run logs into the sweep's project
         assert cfg.trainer.experiment_name == f"sweep-{path.stem}/run{i:03d}"
         names.add(cfg.trainer.experiment_name)

@@ -166,6 +166,11 @@ class TrainerConfig:
     device: str = _f("auto", "auto, cpu or cuda.")
     eval_after: bool = _f(False, "Evaluate the final policy when training ends.")
     eval_episodes: int = _f(0, "Episodes for that evaluation (0: the whole split).")
+    eval_splits: str = _f(
+        "",
+        "Splits of that evaluation, as `hgpo eval --split` takes them (in, out, all, comma-separated); "
+        "empty: the environment's eval_split.",
+    )
     save_rollouts: bool = _f(True, "Save each iteration's step records for `hgpo analyze groups`.")
 
 

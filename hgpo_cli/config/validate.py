@@ -101,3 +101,10 @@ def validate(cfg: DictConfig) -> None:
     names = estimator_names()
     if cfg.algorithm.name not in names:
         raise ConfigError(f"algorithm.name={cfg.algorithm.name!r} is not a known estimator (one of {', '.join(names)})")
+    from hgpo_cli.errors import UserError
+    from hgpo_cli.eval.runs import resolve_splits
+
+    try:
+        resolve_splits(cfg.env.name, cfg.trainer.eval_splits, "")
+    except UserError as err:
+        raise ConfigError(f"trainer.eval_splits={cfg.trainer.eval_splits!r}: {err}") from None

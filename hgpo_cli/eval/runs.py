@@ -77,7 +77,7 @@ def resolve_splits(env: str, text: str | None, default: str) -> list[str]:
         names = ALL_SPLITS[env] if part == "all" else [aliases.get(part)]
         if names == [None]:
             allowed = sorted({*aliases, "all"})
-            raise UserError(f"--split {part!r} is not a {env} split (one of {', '.join(allowed)})")
+            raise UserError(f"--split {part!r} is not one of the {env} splits ({', '.join(allowed)})")
         out += [n for n in names if n not in out]
     return out
 

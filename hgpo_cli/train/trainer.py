@@ -328,12 +328,20 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
             logger.finish()
     if cfg.trainer.eval_after and not interrupted and last_ckpt is not None:
         from hgpo_cli.eval.evaluate import evaluate_checkpoint
+        from hgpo_cli.eval.runs import resolve_splits
 
         # evaluated into the training run itself, so a sweep's run carries its own final numbers
+        env = cfg.env.name
         try:
-            evaluate_checkpoint(
-                cfg, last_ckpt / "policy", episodes=cfg.trainer.eval_episodes or None, ui=ui, logger=logger
-            )
+            for split in resolve_splits(env, cfg.trainer.eval_splits, cfg.env[env].eval_split):
+                evaluate_checkpoint(
+                    cfg,
+                    last_ckpt / "policy",
+                    split=split,
+                    episodes=cfg.trainer.eval_episodes or None,
+                    ui=ui,
+                    logger=logger,
+                )
         finally:
             logger.summary({"iterations_done": done})
             logger.finish()
