@@ -3,6 +3,7 @@ the policy worker, the real loss, W&B offline; then resume after a kill -9, and 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -96,6 +97,10 @@ def test_two_iterations_on_generated_games(straight_run, tiny_model_dir):
     AutoModelForCausalLM.from_pretrained(latest_checkpoint(out) / "policy")
     rollouts = sorted((out / "rollouts").glob("iter_*.jsonl"))
     assert len(rollouts) == 2
+    # the default preset's answer format: the reply is opened with <action>, the prompt asks for the action only
+    saved = [json.loads(line) for line in rollouts[0].read_text().splitlines()]
+    assert saved and all(r["response"].startswith("<action>") for r in saved)
+    assert all("<think>" not in r["prompt"] for r in saved)
     assert list((out / "wandb").glob("offline-run-*")), "no offline W&B run written"
 
 
