@@ -67,7 +67,10 @@ def test_a_yaml_file_works_as_preset(tmp_path):
         ("algorithm.name=ppo2", "not a known estimator (one of gigpo, grpo, hgpo, rloo)"),
         ("algorithm.hgpo.weighting=exact", "one of recipe, paper"),
         ("trainer.kl_type=k9", "one of kl, abs, mse, low_var_kl"),
-        ("trainer.eval_splits=in,unsen", "trainer.eval_splits='in,unsen': --split 'unsen' is not one of the alfworld splits"),
+        (
+            "trainer.eval_splits=in,unsen",
+            "trainer.eval_splits='in,unsen': --split 'unsen' is not one of the alfworld splits",
+        ),
         ("agent.answer_format=json", "agent.answer_format='json' is not allowed (must be one of think, action)"),
         ("novalue", "not of the form key=value"),
     ],

@@ -22,6 +22,7 @@ __all__ = [
     "entropy_from_logits",
     "kl_penalty",
     "masked_mean",
+    "nll_loss",
     "policy_objective",
     "ppo_clip_loss",
     "token_log_probs",
@@ -106,6 +107,14 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     valid = _valid(mask, values)
     count = valid.sum().clamp(min=1).to(values.dtype)
     return _zero_invalid(values, valid).sum() / count
+
+
+def nll_loss(log_probs: Tensor, mask: Tensor) -> Tensor:
+    """Token-mean negative log-likelihood: ``-sum(log_probs * mask) / max(sum(mask), 1)`` (supervised replies).
+
+    log_probs, mask: (B, T). Returns a scalar.
+    """
+    return masked_mean(-log_probs, mask)
 
 
 def _token_mean(loss_mat: Tensor, valid: Tensor) -> Tensor:

@@ -1,0 +1,200 @@
+"""`hgpo sft`: behaviour cloning on the planner's walkthroughs, a format warm start for small models.
+
+A model too small to answer in format (the embedded 135M names an admissible command in well under half
+of its replies at the start) gives RL little signal: when every step of a group is invalid, every step
+gets the same penalty and all advantages are zero. This trains it on the planner's solutions of the
+*training* games first. Each step's prompt is built exactly as the trainer builds it (the suite's prompt,
+the K-step memory, the answer format and its reply prefix); the target reply is the planner's command
+(`go to desk 1</action>` and the end-of-turn token); the loss is the token-mean negative log-likelihood
+of the reply. Evaluation games are never read. The result is an HF folder for `model.path=`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hgpo_cli.agent.memory import StepMemory
+from hgpo_cli.agent.prompts import REPLY_PREFIX, build_prompt
+from hgpo_cli.errors import UserError
+from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
+from hgpo_cli.train.loss import nll_loss, token_log_probs
+from hgpo_cli.train.rollout import encode_prompt
+
+
+@dataclass
+class SFTReport:
+    """What `run_sft` did: data, losses per epoch (mean NLL per reply token), time, provenance."""
+
+    source_model: str
+    out_dir: str
+    games: int
+    samples: int
+    epochs: int
+    lr: float
+    nll_per_epoch: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def target_reply(command: str, answer_format: str) -> str:
+    """The reply text the model is trained to write after the reply prefix."""
+    if answer_format != "action":
+        raise UserError(
+            "hgpo sft writes replies in the action answer format (the planner has no reasoning to imitate): "
+            "set agent.answer_format=action"
+        )
+    return f"{command}</action>"
+
+
+def walkthrough_samples(cfg: Any, tokenizer: Any, suite: Any, tasks: list[Any]) -> list[TrainSample]:
+    """One TrainSample per planner step of every task (at most env.max_steps steps of each).
+
+    prompt_ids: the chat-templated prompt and reply prefix, as in a rollout; response_ids: the command,
+    `</action>` and the end-of-turn token.
+    """
+    answer_format = str(cfg.agent.answer_format)
+    prefix = REPLY_PREFIX[answer_format]
+    end_of_turn = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    samples: list[TrainSample] = []
+    for task in tasks:
+        env = suite.make_env(task, cfg)
+        try:
+            result = env.reset()
+            memory = StepMemory(int(cfg.agent.history_length))
+            for step, command in enumerate(env.walkthrough()[: int(cfg.env.max_steps)]):
+                if result.done:
+                    break
+                text = build_prompt(
+                    suite.PROMPT,
+                    instruction=result.instruction,
+                    step_index=step,
+                    history=memory.window(),
+                    observation=result.observation,
+                    admissible_actions=result.admissible_actions,
+                    answer_format=answer_format,
+                )
+                prompt_ids, _ = encode_prompt(tokenizer, text, int(cfg.rollout.max_prompt_tokens), prefix)
+                reply = tokenizer.encode(target_reply(command, answer_format), add_special_tokens=False)
+                samples.append(TrainSample(prompt_ids, list(reply) + end_of_turn, meta={"task_id": task.task_id}))
+                memory.add(result.observation, command)
+                result = env.step(command)
+        finally:
+            env.close()
+    return samples
+
+
+def reply_nll(model: torch.nn.Module, samples: list[TrainSample], pad_id: int) -> torch.Tensor:
+    """Token-mean negative log-likelihood of the samples' replies under `model` (a scalar tensor)."""
+    batch = collate(samples, pad_id)
+    log_probs = token_log_probs(response_logits(model, batch), response_targets(batch))
+    return nll_loss(log_probs, batch.response_mask)
+
+
+def fit_replies(
+    model: torch.nn.Module,
+    samples: list[TrainSample],
+    *,
+    pad_id: int,
+    epochs: int,
+    lr: float,
+    micro_batch_size: int,
+    grad_clip: float,
+    seed: int,
+    on_step: Callable[[int], None] | None = None,
+) -> list[float]:
+    """AdamW on the reply NLL, one step per micro-batch, samples shuffled each epoch; mean NLL per epoch."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    order = list(range(len(samples)))
+    rng = random.Random(seed)
+    model.train()
+    per_epoch = []
+    for _ in range(epochs):
+        rng.shuffle(order)
+        losses = []
+        for micro in chunks([samples[i] for i in order], micro_batch_size):
+            loss = reply_nll(model, micro, pad_id)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            if on_step is not None:
+                on_step(len(micro))
+        per_epoch.append(sum(losses) / max(len(losses), 1))
+    return per_epoch
+
+
+def check_sft_config(cfg: Any) -> None:
+    """UserError unless the config names an environment with a planner and the action answer format."""
+    if cfg.env.name != "alfworld":
+        raise UserError(f"hgpo sft needs an environment with a planner's walkthrough (alfworld), not {cfg.env.name}")
+    target_reply("", str(cfg.agent.answer_format))
+
+
+def run_sft(
+    cfg: Any,
+    out_dir: str | Path,
+    *,
+    epochs: int,
+    lr: float,
+    say: Callable[[str], None] = lambda text: None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_step: Callable[[int], None] | None = None,
+) -> SFTReport:
+    """Collect the walkthrough samples of the config's training split, fit them, save an HF folder.
+
+    say: progress messages; on_start(total replies to fit); on_step(replies just fitted)."""
+    from hgpo_cli.distributed import set_torch_threads
+    from hgpo_cli.envs.registry import get_suite
+    from hgpo_cli.models.loading import load_causal_lm, load_tokenizer, resolve_model_path
+
+    started = time.perf_counter()
+    check_sft_config(cfg)
+    env_name = cfg.env.name
+    suite = get_suite(env_name)
+    set_torch_threads(int(cfg.trainer.torch_threads))
+    torch.manual_seed(int(cfg.trainer.seed))
+    model_path = resolve_model_path(str(cfg.model.path))
+    tokenizer = load_tokenizer(model_path)
+    tasks = suite.list_tasks(cfg, cfg.env[env_name].train_split)
+    say(f"playing the planner's solution of {len(tasks)} training games")
+    samples = walkthrough_samples(cfg, tokenizer, suite, tasks)
+    if not samples:
+        raise UserError("no walkthrough steps to train on (no training games, or env.max_steps=0)")
+    model = load_causal_lm(model_path, dtype=str(cfg.model.dtype))
+    say(f"fitting {len(samples)} replies x {epochs} epochs")
+    on_start(epochs * len(samples))
+    nll = fit_replies(
+        model,
+        samples,
+        pad_id=tokenizer.pad_token_id,
+        epochs=epochs,
+        lr=lr,
+        micro_batch_size=int(cfg.trainer.micro_batch_size),
+        grad_clip=float(cfg.trainer.grad_clip),
+        seed=int(cfg.trainer.seed),
+        on_step=on_step,
+    )
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    report = SFTReport(
+        source_model=str(cfg.model.path),
+        out_dir=str(out),
+        games=len(tasks),
+        samples=len(samples),
+        epochs=epochs,
+        lr=lr,
+        nll_per_epoch=nll,
+        seconds=time.perf_counter() - started,
+    )
+    (out / "sft.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return report

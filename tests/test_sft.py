@@ -1,0 +1,118 @@
+"""`hgpo sft`: walkthrough replies built like rollout prompts, and fitting them lowers their NLL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("alfworld")
+
+from hgpo_cli.errors import UserError  # noqa: E402
+from tests.test_alfworld_generated import generated_games  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory, tiny_model_dir):
+    from hgpo_cli.config import load_config
+
+    root = generated_games(tmp_path_factory)
+    return load_config(
+        None,
+        [
+            f"model.path={tiny_model_dir}",
+            f"env.alfworld.data_dir={root}",
+            "env.max_steps=3",
+            "agent.answer_format=action",
+            "rollout.max_prompt_tokens=400",
+            "trainer.micro_batch_size=4",
+            "trainer.torch_threads=1",
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def samples_and_tokenizer(cfg):
+    from hgpo_cli.envs.alfworld import suite
+    from hgpo_cli.models.loading import load_tokenizer
+    from hgpo_cli.train.sft import walkthrough_samples
+
+    tokenizer = load_tokenizer(str(cfg.model.path))
+    tasks = suite.list_tasks(cfg, "train")
+    return walkthrough_samples(cfg, tokenizer, suite, tasks), tokenizer, tasks
+
+
+def test_walkthrough_replies_are_admissible_commands_after_the_reply_prefix(samples_and_tokenizer):
+    samples, tokenizer, tasks = samples_and_tokenizer
+    assert len(tasks) == 6
+    # every generated plan has at least 3 steps and env.max_steps=3 keeps the first 3 of each
+    assert len(samples) == 3 * len(tasks)
+    for sample in samples:
+        prompt = tokenizer.decode(sample.prompt_ids)
+        reply = tokenizer.decode(sample.response_ids[:-1])
+        assert prompt.endswith("<action>") and "Commands you may use now" in prompt
+        assert sample.response_ids[-1] == tokenizer.eos_token_id
+        assert reply.endswith("</action>")
+        command = reply[: -len("</action>")]
+        admissible = prompt.split("exactly as written):\n")[1].split("\n\n")[0].splitlines()
+        assert f"- {command}" in admissible, (command, admissible)
+    # the memory: the second step of a game shows the first step's command
+    first, second = samples[0], samples[1]
+    first_command = tokenizer.decode(first.response_ids[:-1])[: -len("</action>")]
+    assert f"Command: {first_command}" in tokenizer.decode(second.prompt_ids)
+
+
+def test_fitting_the_replies_lowers_their_nll(cfg, samples_and_tokenizer):
+    from hgpo_cli.models.loading import load_causal_lm
+    from hgpo_cli.train.sft import fit_replies, reply_nll
+
+    samples, tokenizer, _ = samples_and_tokenizer
+    torch.manual_seed(0)
+    model = load_causal_lm(str(cfg.model.path))
+    with torch.no_grad():
+        before = float(reply_nll(model, samples, tokenizer.pad_token_id))
+    per_epoch = fit_replies(
+        model, samples, pad_id=tokenizer.pad_token_id, epochs=4, lr=3e-3, micro_batch_size=6, grad_clip=1.0, seed=0
+    )
+    with torch.no_grad():
+        after = float(reply_nll(model, samples, tokenizer.pad_token_id))
+    assert len(per_epoch) == 4 and per_epoch[-1] < per_epoch[0]
+    assert after < 0.6 * before, (before, after)
+
+
+def test_the_think_format_is_refused(cfg):
+    from hgpo_cli.train.sft import run_sft
+
+    think = cfg.copy()
+    think.agent.answer_format = "think"
+    with pytest.raises(UserError, match="agent.answer_format=action"):
+        run_sft(think, "/nonexistent", epochs=1, lr=1e-4)
+
+
+def test_cli_writes_a_loadable_model_and_its_record(cfg, tmp_path):
+    out = tmp_path / "sft"
+    args = [f"model.path={cfg.model.path}", f"env.alfworld.data_dir={cfg.env.alfworld.data_dir}", "env.max_steps=2"]
+    args += ["agent.answer_format=action", "rollout.max_prompt_tokens=400", "trainer.torch_threads=1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "hgpo_cli", "sft", *args, "--out", str(out), "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((out / "sft.json").read_text())
+    assert record["games"] == 6 and record["samples"] == 12 and len(record["nll_per_epoch"]) == 1
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(out)
+    bad = subprocess.run(
+        [sys.executable, "-m", "hgpo_cli", "sft", "webshop-qwen2.5-1.5b", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("hgpo: error:")
+    assert len(bad.stderr.strip().splitlines()) == 1
