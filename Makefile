@@ -41,15 +41,18 @@ sweep-webshop:
 	wandb sweep sweeps/webshop-main-7b.yaml
 
 # The CPU-scale comparison: HGPO vs GiGPO vs GRPO on generated ALFWorld games with the embedded small model
-# (preset cpu-alfworld), training seeds CPU_SEEDS, each final checkpoint evaluated on seeds 123, 456, 789;
-# resumable (points already done are skipped); then the tables and plots in results/cpu-alfworld/, with the
-# published Qwen2.5-1.5B numbers beside them as a reference.
+# (preset cpu-alfworld). First a behaviour-cloning warm start on the planner's solutions of the training
+# games (hgpo sft; skipped when CPU_SFT holds one), then training seeds CPU_SEEDS of each method from it,
+# each final checkpoint evaluated on seeds 123, 456, 789; resumable (points already done are skipped);
+# then the tables and plots in results/cpu-alfworld/, the published Qwen2.5-1.5B numbers beside them.
 CPU_ITERATIONS ?= 3
 CPU_SEEDS ?= 0,1,2
 CPU_EVAL_EPISODES ?=
 CPU_RUNS ?= runs/cpu-alfworld
+CPU_SFT ?= runs/cpu-alfworld-sft
 reproduce-cpu:
+	test -f $(CPU_SFT)/sft.json || $(PYTHON) -m hgpo_cli sft cpu-alfworld --out $(CPU_SFT) --epochs 2
 	$(PYTHON) -m hgpo_cli ablate cpu-alfworld --grid trainer.seed=$(CPU_SEEDS) --grid algorithm.name=hgpo,gigpo,grpo \
-		trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) --out-root $(CPU_RUNS) \
-		$(if $(CPU_EVAL_EPISODES),--episodes $(CPU_EVAL_EPISODES))
+		model.path=$(CPU_SFT) trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) \
+		--out-root $(CPU_RUNS) $(if $(CPU_EVAL_EPISODES),--episodes $(CPU_EVAL_EPISODES))
 	$(PYTHON) -m hgpo_cli compare $(CPU_RUNS) --out results/cpu-alfworld --match-model Qwen2.5-1.5B-Instruct
