@@ -29,31 +29,30 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def extract_action(response: str) -> str | None:
-    """The text inside the last `<action>` tag, or None when there is none or it is never closed.
-    Tags match case-insensitively."""
+def _tag_body(response: str, *, last: bool, closed: bool) -> str | None:
+    """The text after the last (or first) `<action>`, up to `</action>`; None without the tag, or when
+    `closed` and the tag is never closed (else the text runs to the end). Tags match case-insensitively."""
     lower = response.lower()
-    start = lower.rfind(OPEN)
+    start = lower.rfind(OPEN) if last else lower.find(OPEN)
     if start < 0:
         return None
     begin = start + len(OPEN)
     end = lower.find(CLOSE, begin)
     if end < 0:
-        return None
+        return None if closed else response[begin:]
     return response[begin:end]
+
+
+def extract_action(response: str) -> str | None:
+    """The text inside the last `<action>` tag, or None when there is none or it is never closed."""
+    return _tag_body(response, last=True, closed=True)
 
 
 def extract_action_line(response: str) -> str | None:
     """Answer format `action`: the first non-empty line after the first `<action>`, up to `</action>`,
     without a leading list marker; None when there is no tag or nothing after it."""
-    lower = response.lower()
-    start = lower.find(OPEN)
-    if start < 0:
-        return None
-    begin = start + len(OPEN)
-    end = lower.find(CLOSE, begin)
-    body = response[begin : end if end >= 0 else len(response)]
-    for line in body.splitlines():
+    body = _tag_body(response, last=False, closed=False)
+    for line in (body or "").splitlines():
         line = line.lstrip(LIST_MARKERS + " \t").strip()
         if line:
             return line
