@@ -63,7 +63,7 @@ def test_resolve_splits_plain_names() -> None:
     assert resolve_splits("alfworld", "all", "x") == ["eval_in_distribution", "eval_out_of_distribution"]
     assert resolve_splits("alfworld", "in,unseen,in", "x") == ["eval_in_distribution", "eval_out_of_distribution"]
     assert resolve_splits("webshop", "test", "x") == ["test"]
-    with pytest.raises(UserError, match="not a webshop split"):
+    with pytest.raises(UserError, match="not one of the webshop splits"):
         resolve_splits("webshop", "in", "test")
     assert split_label("eval_in_distribution") == "in-distribution"
     assert split_label("eval_out_of_distribution") == "out-of-distribution"
