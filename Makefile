@@ -45,9 +45,9 @@ sweep-webshop:
 # games (hgpo sft; skipped when CPU_SFT holds one), then training seeds CPU_SEEDS of each method from it,
 # each final checkpoint evaluated on seeds 123, 456, 789; resumable (points already done are skipped);
 # then the tables and plots in results/cpu-alfworld/, the published Qwen2.5-1.5B numbers beside them.
-CPU_ITERATIONS ?= 3
+CPU_ITERATIONS ?= 2
 CPU_SEEDS ?= 0,1,2
-CPU_EVAL_EPISODES ?=
+CPU_EVAL_EPISODES ?= 8
 CPU_RUNS ?= runs/cpu-alfworld
 CPU_SFT ?= runs/cpu-alfworld-sft
 reproduce-cpu:

@@ -226,3 +226,18 @@ def test_eval_real_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert report["seeds"] == [1, 2] and report["tasks"] == 2 and set(report["per_seed"]) == {"1", "2"}
     assert (out / "eval-alfworld-eval_in_distribution.md").is_file()
     assert "mean ± std" in result.output
+
+
+def test_a_short_evaluation_takes_tasks_in_turn_from_each_type() -> None:
+    from types import SimpleNamespace
+
+    from hgpo_cli.eval.evaluate import spread_over_task_types
+
+    tasks = [SimpleNamespace(task_id=f"{t}{i}", task_type=t) for t in ("look", "pick", "heat") for i in range(3)]
+    tasks.pop(7)  # heat1: types need not be the same size
+    chosen = [t.task_id for t in spread_over_task_types(tasks, 7)]
+    assert chosen == ["look0", "pick0", "heat0", "look1", "pick1", "heat2", "look2"]
+    assert [t.task_id for t in spread_over_task_types(tasks, 100)] == [
+        "look0", "pick0", "heat0", "look1", "pick1", "heat2", "look2", "pick2"
+    ]  # fmt: skip
+    assert spread_over_task_types([], 3) == []

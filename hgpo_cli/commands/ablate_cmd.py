@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
             None, "--split", help="Evaluation split(s), as for hgpo eval (default: the config's eval_split)."
         ),
         seeds: str = typer.Option("123,456,789", "--seeds", help="Evaluation seeds."),
-        episodes: int = typer.Option(None, "--episodes", min=1, help="Evaluate only the first N tasks."),
+        episodes: int = typer.Option(None, "--episodes", min=1, help="Only N tasks, in turn per task type."),
         parallel: int = typer.Option(
             1,
             "--parallel",

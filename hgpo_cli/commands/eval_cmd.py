@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         env: str = typer.Option(None, "--env", help="alfworld or webshop (default: the config's env.name)."),
         split: str = typer.Option(None, "--split", help=SPLIT_HELP),
         seeds: str = typer.Option("123,456,789", "--seeds", help="Evaluation seeds; each is a full pass."),
-        episodes: int = typer.Option(None, "--episodes", min=1, help="Only the first N tasks of the split."),
+        episodes: int = typer.Option(None, "--episodes", min=1, help="Only N tasks, in turn per task type."),
         out: Path = typer.Option(
             None,
             "--out",

@@ -15,6 +15,18 @@ from hgpo_cli.train.rollout import play_episodes, rollout_options
 DEFAULT_SEEDS = (123, 456, 789)
 
 
+def spread_over_task_types(tasks: list[Any], n: int) -> list[Any]:
+    """The first `n` tasks taken in turn from each task type (in order of first appearance), so that a
+    short evaluation covers every type; the split's own order within a type is kept."""
+    by_type: dict[str, list[Any]] = {}
+    for task in tasks:
+        by_type.setdefault(task.task_type, []).append(task)
+    chosen: list[Any] = []
+    for rank in range(max((len(v) for v in by_type.values()), default=0)):
+        chosen += [group[rank] for group in by_type.values() if rank < len(group)]
+    return chosen[:n]
+
+
 def evaluate_checkpoint(
     cfg: DictConfig,
     checkpoint: str | Path,
@@ -52,7 +64,7 @@ def evaluate_checkpoint(
     suite = get_suite(env)
     tasks = suite.list_tasks(cfg, split)
     if episodes:
-        tasks = tasks[:episodes]
+        tasks = spread_over_task_types(tasks, episodes)
     tokenizer = load_tokenizer(model_path)
     engine_kwargs = {
         "engine": cfg.rollout.engine,
