@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hgpo_cli.agent.prompts import ANSWER_FORMATS
 from hgpo_cli.errors import ConfigError
 
 NORMS = ("mean_std_norm", "mean_norm")
@@ -51,7 +52,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env.webshop.num_products": _at_least(10),
     "env.webshop.num_goals": _at_least(1),
     "agent.history_length": _at_least(0),
-    "agent.answer_format": _one_of("think", "action"),
+    "agent.answer_format": _one_of(*ANSWER_FORMATS),
     "model.dtype": _one_of("float32", "bfloat16", "float16"),
     "model.lora_rank": _at_least(0),
     "rollout.engine": _one_of("hf", "vllm"),

@@ -59,6 +59,31 @@ def encode_prompt(tokenizer: Any, text: str, max_tokens: int, reply_prefix: str 
     return ids, False
 
 
+def step_prompt(
+    template: Any,
+    state: StepResult,
+    *,
+    step_index: int,
+    history: list[tuple[str, str]],
+    answer_format: str,
+    tokenizer: Any,
+    max_prompt_tokens: int,
+) -> tuple[str, list[int], bool]:
+    """The prompt of one step from the environment's state and the memory window: (text, token ids with
+    the answer format's reply prefix, truncated). Rollouts and `hgpo sft` both build prompts here."""
+    text = build_prompt(
+        template,
+        instruction=state.instruction,
+        step_index=step_index,
+        history=history,
+        observation=state.observation,
+        admissible_actions=state.admissible_actions,
+        answer_format=answer_format,
+    )
+    ids, truncated = encode_prompt(tokenizer, text, max_prompt_tokens, REPLY_PREFIX[answer_format])
+    return text, ids, truncated
+
+
 def rollout_options(cfg: Any, template: Any) -> dict[str, Any]:
     """The keywords of `play_episodes` that come from the config (shared by training and evaluation)."""
     return {
@@ -111,17 +136,15 @@ def play_episodes(
             break
         prompts, texts = [], []
         for i in active:
-            obs = current[i]
-            text = build_prompt(
+            text, ids, truncated = step_prompt(
                 template,
-                instruction=obs.instruction,
+                current[i],
                 step_index=step,
                 history=memory.window(i),
-                observation=obs.observation,
-                admissible_actions=obs.admissible_actions,
                 answer_format=answer_format,
+                tokenizer=tokenizer,
+                max_prompt_tokens=max_prompt_tokens,
             )
-            ids, truncated = encode_prompt(tokenizer, text, max_prompt_tokens, reply_prefix)
             result.truncated_prompts += int(truncated)
             prompts.append(ids)
             texts.append(text)

@@ -22,11 +22,10 @@ from typing import Any
 import torch
 
 from hgpo_cli.agent.memory import StepMemory
-from hgpo_cli.agent.prompts import REPLY_PREFIX, build_prompt
 from hgpo_cli.errors import UserError
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
 from hgpo_cli.train.loss import nll_loss, token_log_probs
-from hgpo_cli.train.rollout import encode_prompt
+from hgpo_cli.train.rollout import step_prompt
 
 
 @dataclass
@@ -43,24 +42,18 @@ class SFTReport:
     seconds: float = 0.0
 
 
-def target_reply(command: str, answer_format: str) -> str:
-    """The reply text the model is trained to write after the reply prefix."""
-    if answer_format != "action":
-        raise UserError(
-            "hgpo sft writes replies in the action answer format (the planner has no reasoning to imitate): "
-            "set agent.answer_format=action"
-        )
+def target_reply(command: str) -> str:
+    """The reply the model is trained to write after the action format's reply prefix `<action>`."""
     return f"{command}</action>"
 
 
 def walkthrough_samples(cfg: Any, tokenizer: Any, suite: Any, tasks: list[Any]) -> list[TrainSample]:
-    """One TrainSample per planner step of every task (at most env.max_steps steps of each).
+    """One TrainSample per planner step of every task (at most env.max_steps steps of each), in the
+    action answer format.
 
     prompt_ids: the chat-templated prompt and reply prefix, as in a rollout; response_ids: the command,
     `</action>` and the end-of-turn token.
     """
-    answer_format = str(cfg.agent.answer_format)
-    prefix = REPLY_PREFIX[answer_format]
     end_of_turn = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     samples: list[TrainSample] = []
     for task in tasks:
@@ -71,17 +64,16 @@ def walkthrough_samples(cfg: Any, tokenizer: Any, suite: Any, tasks: list[Any]) 
             for step, command in enumerate(env.walkthrough()[: int(cfg.env.max_steps)]):
                 if result.done:
                     break
-                text = build_prompt(
+                _, prompt_ids, _ = step_prompt(
                     suite.PROMPT,
-                    instruction=result.instruction,
+                    result,
                     step_index=step,
                     history=memory.window(),
-                    observation=result.observation,
-                    admissible_actions=result.admissible_actions,
-                    answer_format=answer_format,
+                    answer_format="action",
+                    tokenizer=tokenizer,
+                    max_prompt_tokens=int(cfg.rollout.max_prompt_tokens),
                 )
-                prompt_ids, _ = encode_prompt(tokenizer, text, int(cfg.rollout.max_prompt_tokens), prefix)
-                reply = tokenizer.encode(target_reply(command, answer_format), add_special_tokens=False)
+                reply = tokenizer.encode(target_reply(command), add_special_tokens=False)
                 samples.append(TrainSample(prompt_ids, list(reply) + end_of_turn, meta={"task_id": task.task_id}))
                 memory.add(result.observation, command)
                 result = env.step(command)
@@ -136,7 +128,11 @@ def check_sft_config(cfg: Any) -> None:
     """UserError unless the config names an environment with a planner and the action answer format."""
     if cfg.env.name != "alfworld":
         raise UserError(f"hgpo sft needs an environment with a planner's walkthrough (alfworld), not {cfg.env.name}")
-    target_reply("", str(cfg.agent.answer_format))
+    if cfg.agent.answer_format != "action":
+        raise UserError(
+            "hgpo sft writes replies in the action answer format (the planner has no reasoning to imitate): "
+            "set agent.answer_format=action"
+        )
 
 
 def run_sft(

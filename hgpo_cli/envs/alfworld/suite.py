@@ -48,7 +48,6 @@ PROMPT = PromptTemplate(
         "Reason about the assignment and what to do next inside <think> and </think>. Then give exactly "
         "one command from the list inside <action> and </action>."
     ),
-    answer_action="Give exactly one command from the list inside <action> and </action>, and nothing else.",
 )
 
 
