@@ -198,3 +198,19 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    loss_scale: str = _f(
+        "micro",
+        "micro (verl: each micro-batch's loss aggregated on its own, times micro_batch_size / "
+        "ppo_mini_batch_size; a short last mini-batch weighs less) or global (one aggregate over the "
+        "whole mini-batch).",
+    )
+    shuffle: bool = _f(
+        False,
+        "Shuffle the step samples each epoch before cutting mini-batches (ours); false: the rollout order "
+        "with ranks balanced by tokens (verl).",
+    )
+    pad_batch: str = _f(
+        "copy",
+        "copy: after the advantages, append copies of random samples until the batch divides "
+        "micro_batch_size x num_workers (verl-agent's adjust_batch); none: train on the batch as it is.",
+    )
