@@ -151,6 +151,22 @@ class TrainerConfig:
     kl_type: str = _f("low_var_kl", "kl, abs, mse or low_var_kl.")
     entropy_coeff: float = _f(0.001, "Entropy bonus coefficient.")
     loss_agg_mode: str = _f("token-mean", "token-mean, seq-mean-token-sum or seq-mean-token-mean.")
+    loss_scale: str = _f(
+        "micro",
+        "micro (verl: each micro-batch's loss aggregated on its own, times micro_batch_size / "
+        "ppo_mini_batch_size; a short last mini-batch weighs less) or global (one aggregate over the "
+        "whole mini-batch).",
+    )
+    shuffle: bool = _f(
+        False,
+        "Shuffle the step samples each epoch before cutting mini-batches (ours); false: the rollout order "
+        "with ranks balanced by tokens (verl).",
+    )
+    pad_batch: str = _f(
+        "copy",
+        "copy: after the advantages, append copies of random samples until the batch divides "
+        "micro_batch_size x num_workers (verl-agent's adjust_batch); none: train on the batch as it is.",
+    )
     save_freq: int = _f(10, "Save a checkpoint every this many iterations (and at the end).")
     resume: str = _f("auto", "auto (latest checkpoint in the run folder), never, or a checkpoint path.")
     seed: int = _f(0, "Seed of tasks, sampling and initialisation.")
@@ -198,19 +214,3 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     ray: RayConfig = field(default_factory=RayConfig)
-    loss_scale: str = _f(
-        "micro",
-        "micro (verl: each micro-batch's loss aggregated on its own, times micro_batch_size / "
-        "ppo_mini_batch_size; a short last mini-batch weighs less) or global (one aggregate over the "
-        "whole mini-batch).",
-    )
-    shuffle: bool = _f(
-        False,
-        "Shuffle the step samples each epoch before cutting mini-batches (ours); false: the rollout order "
-        "with ranks balanced by tokens (verl).",
-    )
-    pad_batch: str = _f(
-        "copy",
-        "copy: after the advantages, append copies of random samples until the batch divides "
-        "micro_batch_size x num_workers (verl-agent's adjust_batch); none: train on the batch as it is.",
-    )

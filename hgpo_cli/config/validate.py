@@ -78,6 +78,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.kl_type": _one_of(*KL_TYPES),
     "trainer.entropy_coeff": _at_least(0.0),
     "trainer.loss_agg_mode": _one_of(*LOSS_AGG_MODES),
+    "trainer.loss_scale": _one_of("micro", "global"),
+    "trainer.pad_batch": _one_of("copy", "none"),
     "trainer.save_freq": _at_least(1),
     "trainer.num_workers": _at_least(1),
     "trainer.cpus_per_worker": _at_least(0.0),
@@ -96,28 +98,12 @@ def validate(cfg: DictConfig) -> None:
     for key, (ok, allowed) in RULES.items():
         value = OmegaConf.select(cfg, key)
         if not ok(value):
-    "trainer.loss_scale": _one_of("micro", "global"),
-    "trainer.pad_batch": _one_of("copy", "none"),
             raise ConfigError(f"{key}={value!r} is not allowed (must be {allowed})")
     from hgpo_cli.train.advantages import estimator_names
 
     names = estimator_names()
     if cfg.algorithm.name not in names:
         raise ConfigError(f"algorithm.name={cfg.algorithm.name!r} is not a known estimator (one of {', '.join(names)})")
-    from hgpo_cli.errors import UserError
-    from hgpo_cli.eval.runs import resolve_splits
-
-    try:
-        resolve_splits(cfg.env.name, cfg.trainer.eval_splits, "")
-    except UserError as err:
-        raise ConfigError(f"trainer.eval_splits={cfg.trainer.eval_splits!r}: {err}") from None
-    if cfg.critic.micro_batch_size is not None and cfg.critic.micro_batch_size < 1:
-        raise ConfigError(f"critic.micro_batch_size={cfg.critic.micro_batch_size!r} is not allowed (must be >= 1)")
-    if cfg.algorithm.filter_groups.enable and cfg.trainer.group_size < 2:
-        raise ConfigError(
-            "algorithm.filter_groups.enable=true needs trainer.group_size >= 2 "
-            "(a group of one trajectory never has differing rewards)"
-        )
     trainer = cfg.trainer
     per_step = trainer.micro_batch_size * trainer.num_workers
     if trainer.loss_scale == "micro" and trainer.ppo_mini_batch_size % per_step:
@@ -126,3 +112,10 @@ def validate(cfg: DictConfig) -> None:
             f"trainer.micro_batch_size x trainer.num_workers = {per_step} with trainer.loss_scale=micro "
             "(as verl requires); or set trainer.loss_scale=global"
         )
+    from hgpo_cli.errors import UserError
+    from hgpo_cli.eval.runs import resolve_splits
+
+    try:
+        resolve_splits(cfg.env.name, cfg.trainer.eval_splits, "")
+    except UserError as err:
+        raise ConfigError(f"trainer.eval_splits={cfg.trainer.eval_splits!r}: {err}") from None
