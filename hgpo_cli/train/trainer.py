@@ -19,6 +19,7 @@ from hgpo_cli.engines.base import SamplingSettings
 from hgpo_cli.envs.base import TaskSpec
 from hgpo_cli.train.batch import TrainSample
 from hgpo_cli.train.checkpoint import checkpoint_dir, prune_incomplete, read_state, resolve_resume, write_state
+from hgpo_cli.train.failures import without_failed_trajectories
 from hgpo_cli.train.metrics import iteration_metrics
 from hgpo_cli.train.rollout import RolloutResult, play_episodes, rollout_options
 from hgpo_cli.train.step_advantages import advantages_for
@@ -236,6 +237,8 @@ class Trainer:
             tasks, group_ids, cfg.rollout.temperature, cfg.trainer.seed * 100_003 + it, cfg.trainer.group_size, on_step
         )
         timings["rollout"] = time.perf_counter() - clock
+        # steps of trajectories a failed env worker cut short: neither trained on nor in any group statistic
+        result, dropped_steps = without_failed_trajectories(result)
 
         clock = time.perf_counter()
         algorithm = OmegaConf.to_container(cfg.algorithm, resolve=True)
@@ -256,6 +259,7 @@ class Trainer:
         timings["weight_sync"] = time.perf_counter() - clock
         metrics = iteration_metrics(result, adv, actor_stats, timings, samples)
         metrics["rollout/worker_failures_total"] = self.pool.failed_episodes
+        metrics["batch/worker_failed_steps_dropped"] = dropped_steps
         return metrics, result, adv
 
     def close(self) -> None:
