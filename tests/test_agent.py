@@ -14,6 +14,7 @@ ADMISSIBLE = ["go to cabinet 1", "go to countertop 2", "take apple 1 from counte
 
 
 # ------------------------------------------------------------------------------------------- projection
+# The `admissible` rule (agent.validity=admissible); verl-agent's `format` rule: test_projection_validity.py.
 @pytest.mark.parametrize(
     ("response", "expected"),
     [
@@ -33,11 +34,11 @@ ADMISSIBLE = ["go to cabinet 1", "go to countertop 2", "take apple 1 from counte
     ],
 )
 def test_projection_cases(response: str, expected: tuple[str, bool]) -> None:
-    assert project_action(response, ADMISSIBLE) == expected
+    assert project_action(response, ADMISSIBLE, validity="admissible") == expected
 
 
 def test_projection_returns_the_admissible_spelling() -> None:
-    action, valid = project_action("<action>TAKE apple 1 FROM countertop 2</action>", ADMISSIBLE)
+    action, valid = project_action("<action>TAKE apple 1 FROM countertop 2</action>", ADMISSIBLE, validity="admissible")
     assert valid and action == "take apple 1 from countertop 2"
 
 
@@ -46,12 +47,12 @@ def test_projection_of_a_10k_character_reply() -> None:
     reply = f"<think>{filler}</think><action>inventory</action>"
     assert len(reply) > 10_000
     start = time.perf_counter()
-    assert project_action(reply, ADMISSIBLE) == ("inventory", True)
+    assert project_action(reply, ADMISSIBLE, validity="admissible") == ("inventory", True)
     assert time.perf_counter() - start < 0.05
     long_action = "x" * 10_000
-    action, valid = project_action(f"<action>{long_action}</action>", ADMISSIBLE)
+    action, valid = project_action(f"<action>{long_action}</action>", ADMISSIBLE, validity="admissible")
     assert not valid and len(action) == MAX_ACTION_CHARS
-    assert project_action(filler * 1, ADMISSIBLE) == ("", False)
+    assert project_action(filler * 1, ADMISSIBLE, validity="admissible") == ("", False)
 
 
 @pytest.mark.parametrize(
@@ -68,13 +69,13 @@ def test_projection_of_a_10k_character_reply() -> None:
     ],
 )
 def test_projection_of_the_action_answer_format(response: str, expected: tuple[str, bool]) -> None:
-    assert project_action(response, ADMISSIBLE, "action") == expected
+    assert project_action(response, ADMISSIBLE, "action", "admissible") == expected
 
 
 def test_the_action_format_is_lenient_only_when_asked() -> None:
     reply = REPLY_PREFIX["action"] + "\n- look\n"
-    assert project_action(reply, ADMISSIBLE, "think") == ("", False)  # the paper's rule needs </action>
-    assert project_action(reply, ADMISSIBLE, "action") == ("look", True)
+    assert project_action(reply, ADMISSIBLE, "think", "admissible") == ("", False)  # the paper's rule needs </action>
+    assert project_action(reply, ADMISSIBLE, "action", "admissible") == ("look", True)
     assert REPLY_PREFIX["think"] == ""
     assert extract_action_line("<action>- - -\n  -- inventory") == "inventory"
 

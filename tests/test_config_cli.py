@@ -72,6 +72,7 @@ def test_a_yaml_file_works_as_preset(tmp_path):
             "trainer.eval_splits='in,unsen': --split 'unsen' is not one of the alfworld splits",
         ),
         ("agent.answer_format=json", "agent.answer_format='json' is not allowed (must be one of think, action)"),
+        ("agent.validity=strict", "agent.validity='strict' is not allowed (must be one of format, admissible)"),
         ("novalue", "not of the form key=value"),
     ],
 )

@@ -4,6 +4,7 @@ A prompt is, in order: the intro (task), the memory block (the last K observatio
 line saying how many steps were taken when there is no memory to show), the current observation, the
 admissible actions, and the answer-format instruction. Each suite ships a `PromptTemplate` as `PROMPT`
 (ALFWorld: `hgpo_cli.envs.alfworld.suite.PROMPT`; WebShop: `hgpo_cli.envs.webshop.suite.PROMPT`).
+`agent.prompt_template=PATH` replaces it with a user's file (`hgpo_cli.agent.prompt_file`).
 
 Placeholders per block (str.format fields; values are inserted verbatim, braces in them are safe):
 
@@ -63,7 +64,18 @@ def build_prompt(
     history: the memory window, oldest first: (observation, action) pairs of the steps just before this
     one (`StepMemory.window()`); the pair j of n is numbered step `step_index - n + j + 1` (1-based).
     answer_format: one of ANSWER_FORMATS; picks the `answer` or the `answer_action` block.
+    A template with its own `render` (a user's file, `hgpo_cli.agent.prompt_file`) renders itself.
     """
+    render = getattr(template, "render", None)
+    if callable(render):
+        return render(
+            instruction=instruction,
+            step_index=step_index,
+            history=history,
+            observation=observation,
+            admissible_actions=admissible_actions,
+            answer_format=answer_format,
+        )
     blocks = [template.intro.format(instruction=instruction)]
     if history:
         first = step_index - len(history) + 1

@@ -104,6 +104,18 @@ class AgentConfig:
         "think: reasoning in <think>, then <action>...</action> (the paper); action: the action alone, the "
         "reply opened with <action> (small models such as the embedded 135M rarely answer in format otherwise).",
     )
+    validity: str = _f(
+        "format",
+        "Which replies are invalid (penalised). format: verl-agent's rule, a reply missing a <think> or "
+        "<action> tag pair or holding CJK characters (answer_format=action: an empty first line); the first "
+        "<action> body, lower-cased, goes to the environment, listed or not. admissible: only a listed "
+        "command (or a filled template such as search[...]) is valid. See hgpo_cli/agent/projection.py.",
+    )
+    prompt_template: str | None = _f(
+        None,
+        "A prompt template file (YAML; placeholders in hgpo_cli/agent/prompt_file.py; verl-agent's wording: "
+        "hgpo_cli/agent/templates/alfworld-verl-agent.yaml). Unset: the suite's built-in wording.",
+    )
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hgpo_cli.agent.projection import VALIDITY_RULES
 from hgpo_cli.agent.prompts import ANSWER_FORMATS
 from hgpo_cli.errors import ConfigError
 
@@ -53,6 +54,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env.webshop.num_goals": _at_least(1),
     "agent.history_length": _at_least(0),
     "agent.answer_format": _one_of(*ANSWER_FORMATS),
+    "agent.validity": _one_of(*VALIDITY_RULES),
     "model.dtype": _one_of("float32", "bfloat16", "float16"),
     "model.lora_rank": _at_least(0),
     "rollout.engine": _one_of("hf", "vllm"),
@@ -119,3 +121,11 @@ def validate(cfg: DictConfig) -> None:
         resolve_splits(cfg.env.name, cfg.trainer.eval_splits, "")
     except UserError as err:
         raise ConfigError(f"trainer.eval_splits={cfg.trainer.eval_splits!r}: {err}") from None
+    if cfg.agent.prompt_template:
+        from pathlib import Path
+
+        from hgpo_cli.agent.prompt_file import load_prompt_file
+
+        load_prompt_file(str(cfg.agent.prompt_template))  # a ConfigError naming the file and the problem
+        # absolute, so that the run's saved config names the same file from any folder
+        cfg.agent.prompt_template = str(Path(str(cfg.agent.prompt_template)).expanduser().resolve())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hgpo_cli.agent.memory import MemoryBank
-from hgpo_cli.agent.projection import project_action
+from hgpo_cli.agent.projection import DEFAULT_TAIL_CHARS, TAIL_CHARS, is_admissible, project_action
 from hgpo_cli.agent.prompts import REPLY_PREFIX, build_prompt
 from hgpo_cli.agent.records import StepRecord
 from hgpo_cli.engines.base import Generation, SamplingSettings
@@ -32,6 +32,7 @@ class Episode:
     won: bool = False
     length: int = 0
     invalid_steps: int = 0
+    inadmissible_steps: int = 0  # steps whose sent action is not a listed command, under either validity rule
     total_reward: float = 0.0
     worker_failed: bool = False
 
@@ -84,14 +85,28 @@ def step_prompt(
     return text, ids, truncated
 
 
+def prompt_template(cfg: Any, builtin: Any) -> Any:
+    """The prompt template of a run: the file `agent.prompt_template` when set, else the suite's `builtin`."""
+    path = cfg.agent.get("prompt_template")
+    if not path:
+        return builtin
+    from hgpo_cli.agent.prompt_file import load_prompt_file
+
+    return load_prompt_file(str(path))
+
+
 def rollout_options(cfg: Any, template: Any) -> dict[str, Any]:
-    """The keywords of `play_episodes` that come from the config (shared by training and evaluation)."""
+    """The keywords of `play_episodes` that come from the config (shared by training and evaluation).
+
+    template: the suite's built-in prompt, replaced by the `agent.prompt_template` file when one is set."""
     return {
-        "template": template,
+        "template": prompt_template(cfg, template),
         "max_steps": int(cfg.env.max_steps),
         "history_length": int(cfg.agent.history_length),
         "max_prompt_tokens": int(cfg.rollout.max_prompt_tokens),
         "answer_format": str(cfg.agent.answer_format),
+        "validity": str(cfg.agent.get("validity", "format")),
+        "tail_chars": TAIL_CHARS.get(str(cfg.env.name), DEFAULT_TAIL_CHARS),
     }
 
 
@@ -110,11 +125,15 @@ def play_episodes(
     sampling: SamplingSettings,
     on_step: Callable[[int, int], None] | None = None,
     answer_format: str = "think",
+    validity: str = "format",
+    tail_chars: int = DEFAULT_TAIL_CHARS,
 ) -> RolloutResult:
     """Roll out `group_size` copies of every task until all are done or `max_steps` turns have passed.
 
     answer_format: "think" or "action" (see `hgpo_cli.agent.prompts`); with "action" the reply prefix is
     part of the prompt ids, and the recorded response text is prefix + generated text.
+    validity, tail_chars: the projection's rule (`hgpo_cli.agent.projection.project_action`). The action
+    it returns is what the environment receives, what the record and the memory of the next prompts hold.
     """
     reply_prefix = REPLY_PREFIX[answer_format]
     env_tasks = [task for task in tasks for _ in range(group_size)]
@@ -158,7 +177,13 @@ def play_episodes(
         actions: dict[int, str] = {}
         valid_of: dict[int, bool] = {}
         for i, gen in zip(active, generations, strict=True):
-            action, valid = project_action(reply_prefix + gen.text, current[i].admissible_actions, answer_format)
+            action, valid = project_action(
+                reply_prefix + gen.text,
+                current[i].admissible_actions,
+                answer_format,
+                validity,
+                tail_chars=tail_chars,
+            )
             actions[i], valid_of[i] = action, valid
         outcomes = pool.step(actions)
         still_active = []
@@ -189,6 +214,7 @@ def play_episodes(
             episode = episodes[i]
             episode.length += 1
             episode.invalid_steps += int(not valid_of[i])
+            episode.inadmissible_steps += int(not is_admissible(actions[i], before.admissible_actions))
             episode.total_reward += float(after.reward)
             episode.won = episode.won or bool(after.won)
             episode.worker_failed = episode.worker_failed or failed

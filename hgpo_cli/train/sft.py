@@ -25,7 +25,7 @@ from hgpo_cli.agent.memory import StepMemory
 from hgpo_cli.errors import UserError
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
 from hgpo_cli.train.loss import nll_loss, token_log_probs
-from hgpo_cli.train.rollout import step_prompt
+from hgpo_cli.train.rollout import prompt_template, step_prompt
 
 
 @dataclass
@@ -56,6 +56,7 @@ def walkthrough_samples(cfg: Any, tokenizer: Any, suite: Any, tasks: list[Any]) 
     """
     end_of_turn = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     samples: list[TrainSample] = []
+    template = prompt_template(cfg, suite.PROMPT)  # agent.prompt_template when set, as in the rollouts
     for task in tasks:
         env = suite.make_env(task, cfg)
         try:
@@ -65,7 +66,7 @@ def walkthrough_samples(cfg: Any, tokenizer: Any, suite: Any, tasks: list[Any]) 
                 if result.done:
                     break
                 _, prompt_ids, _ = step_prompt(
-                    suite.PROMPT,
+                    template,
                     result,
                     step_index=step,
                     history=memory.window(),
