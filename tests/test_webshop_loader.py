@@ -93,7 +93,7 @@ def test_products_are_cleaned_like_the_original(data_dir):
 
 
 def test_human_goals_order_and_splits(data_dir):
-    cat = load_real(data_dir)
+    cat = load_real(data_dir, human_goals=True)
     assert len(cat.goals) == 10  # one per product with instructions; empty-attribute ones are skipped
     # the original order: goals in product order, then random.seed(233); random.shuffle(goals)
     unshuffled = [f"B0SANDAL{i:02d}" for i in range(10)]
@@ -105,9 +105,22 @@ def test_human_goals_order_and_splits(data_dir):
     assert g["price_upper"] in (30.0, 40.0, 50.0, 60.0) and g["price_upper"] > cat.prices["B0SANDAL00"]
     assert g["goal_options"] == ["black | white", "7"] and g["category"] == "fashion"
     assert cat.real and list(cat.split("test")) == list(range(10))
-    assert list(split_range("test", 12087, real=True)) == list(range(500))
-    assert split_range("validation", 12087, real=True) == range(500, 1500)
-    assert split_range("train", 12087, real=True) == range(1500, 12087)
+    # the original WebShop's ranges
+    assert list(split_range("test", 12087, real=True, scheme="webshop")) == list(range(500))
+    assert split_range("validation", 12087, real=True, scheme="webshop") == range(500, 1500)
+    assert split_range("train", 12087, real=True, scheme="webshop") == range(1500, 12087)
+    # verl-agent's (envs.py: validation range(500), train range(500, len(goals))), the default
+    assert split_range("test", 12087, real=True) == split_range("validation", 12087, real=True) == range(500)
+    assert split_range("train", 12087, real=True) == range(500, 12087)
+
+
+def test_defaults_are_verl_agents_small_synthetic_setting(data_dir):
+    (data_dir / "items_shuffle.json").write_text("[]")  # a full file present: the small one is still used
+    cat = load_real(data_dir)
+    assert cat.source.endswith(":items_shuffle_1000.json:synthetic:None")
+    assert all(isinstance(g["goal_options"], dict) for g in cat.goals) and len(cat.goals) == 41
+    with pytest.raises(UserError, match="yields no goals"):
+        load_real(data_dir, use_small=False)  # the (empty) full file
 
 
 def test_synthetic_goals_one_per_option_combination(data_dir):
@@ -129,7 +142,8 @@ def test_limit_and_errors(data_dir, tmp_path_factory):
 
 def test_oracle_plays_the_real_format(data_dir):
     catalogue_mod._CATALOGUES.clear()
-    cfg = load_config(None, ["env.name=webshop", f"env.webshop.data_dir={data_dir}", "env.max_steps=15"])
+    overrides = ["env.name=webshop", f"env.webshop.data_dir={data_dir}", "env.max_steps=15"]
+    cfg = load_config(None, [*overrides, "env.webshop.human_goals=true"])
     tasks = suite.list_tasks(cfg, "test")
     assert len(tasks) == 10 and {t.task_type for t in tasks} == {"fashion"}
     out = suite.check(cfg, "test", walkthrough=True)

@@ -61,11 +61,15 @@ def test_missing_option_loses_its_share():
     assert info["num_option_matches"] == 1
 
 
-def test_size_needs_an_exact_match():
-    # "pack of 2" is a fuzzy match of "pack of 1" (token_set_ratio > 85) but size is matched exactly.
+def test_size_needs_an_exact_match_under_v2():
+    # "pack of 2" is a fuzzy match of "pack of 1" (token_set_ratio > 85) but v2 matches size exactly
+    # (master fuzzy-matches it: tests/test_webshop_fidelity.py).
     assert token_set_score("2.6 ounce (pack of 2)", "2.6 ounce (pack of 1)") > 85
-    r, _ = webshop_reward(product(), goal(), 10.0, {"scent": "lavender", "size": "2.6 ounce (pack of 2)"})
+    chosen = {"scent": "lavender", "size": "2.6 ounce (pack of 2)"}
+    r, _ = webshop_reward(product(), goal(), 10.0, chosen, rules="v2")
     assert r == pytest.approx(4 / 5)
+    r, _ = webshop_reward(product(), goal(), 10.0, chosen, rules="master")
+    assert r == 1.0
 
 
 def test_other_options_match_fuzzily_and_by_colour_word():

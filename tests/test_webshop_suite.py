@@ -32,6 +32,12 @@ def cfg(tmp_path, monkeypatch):
 
 def test_tasks_and_splits(cfg, tmp_path):
     suite = get_suite("webshop")
+    # the default, verl-agent's shape: validation = test, train the rest (200 goals: in proportion, 10%)
+    test, val, train = (suite.list_tasks(cfg, s) for s in ("test", "validation", "train"))
+    assert (len(test), len(val), len(train)) == (20, 20, 180)
+    assert [t.task_id for t in val] == [t.task_id for t in test] == [str(i) for i in range(20)]
+    assert [t.task_id for t in test + train] == [str(i) for i in range(200)]
+    cfg.env.webshop.goal_split = "webshop"  # the original's shape: test, validation, train
     test, val, train = (suite.list_tasks(cfg, s) for s in ("test", "validation", "train"))
     assert (len(test), len(val), len(train)) == (20, 20, 160)
     ids = [t.task_id for t in test + val + train]
@@ -68,9 +74,9 @@ def test_check_oracle_wins_generated_goals(cfg):
     suite = get_suite("webshop")
     calls = []
     out = suite.check(cfg, "train", walkthrough=True, progress=lambda done, total: calls.append((done, total)))
-    assert out["games"] == out["loaded"] == 160 and len(calls) == 160
+    assert out["games"] == out["loaded"] == 180 and len(calls) == 180
     assert out["success_rate"] >= 0.95 and out["score"] >= 95.0
-    assert sum(v["games"] for v in out["by_task_type"].values()) == 160
+    assert sum(v["games"] for v in out["by_task_type"].values()) == 180
     assert out["won"] == sum(v["won"] for v in out["by_task_type"].values())
     load_only = suite.check(cfg, "test", walkthrough=False, limit=5)
     assert load_only["games"] == load_only["loaded"] == 5 and load_only["won"] == 0

@@ -68,18 +68,32 @@ class AlfWorldConfig:
 @dataclass
 class WebShopConfig:
     data_dir: str | None = _f(None, "Folder with the real WebShop json files; unset: a generated catalogue.")
-    num_products: int = _f(2000, "Size of the generated catalogue.")
+    num_products: int = _f(1000, "Size of the generated catalogue (1000: the size of verl-agent's small setting).")
     num_goals: int = _f(1500, "Goals generated from the catalogue.")
     seed: int = _f(0, "Seed of the catalogue and goal generator.")
-    train_split: str = _f("train", "train, validation or test (the original goal index ranges).")
+    train_split: str = _f("train", "train, validation or test (goal index ranges: see goal_split).")
     eval_split: str = _f("test", "Split that evaluation uses by default.")
-    human_goals: bool = _f(True, "Real data: human-written goals (items_human_ins.json) or the synthetic ones.")
-    products_file: str | None = _f(
-        None, "Real data: items_shuffle.json or items_shuffle_1000.json (unset: the full file when present)."
+    goal_split: str = _f(
+        "verl-agent",
+        "verl-agent: test = validation = goals 0-499, train 500+ (its env's split); webshop: the original's "
+        "test 0-499, validation 500-1499, train 1500+. Generated sets under 1000 goals: in proportion.",
     )
+    use_small: bool = _f(
+        True, "Real data: the 1,000-product files (items_shuffle_1000.json, verl-agent's default); false: the full ones."
+    )
+    human_goals: bool = _f(
+        False, "Real data: human-written goals (items_human_ins.json) or the synthetic ones (verl-agent's default)."
+    )
+    products_file: str | None = _f(None, "Real data: a products file by name; overrides use_small.")
     data_num_products: int | None = _f(None, "Real data: keep the first N products (WebShop's num_products).")
+    reward: str = _f(
+        "binary", "Training reward. binary: 10 when the purchase scores r = 1, else 0 (verl-agent); dense: 10 x r."
+    )
+    reward_rules: str = _f(
+        "master", "master: WebShop master's reward terms (verl-agent's copy); v2: sizes matched exactly, as v2."
+    )
     spacy_model: str | None = _f(
-        None, "spaCy model for the reward's title nouns (the original: en_core_web_lg); unset: content words."
+        None, "spaCy model for the reward's title nouns (master: en_core_web_sm); unset: content words."
     )
 
 

@@ -5,6 +5,7 @@ Arrays in, arrays out; the config only chooses the estimator and its parameters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +32,23 @@ class StepArrays:
     valid: np.ndarray
 
 
-def step_arrays(records: list[StepRecord], reward_scale: float = 1.0) -> StepArrays:
+RewardMap = float | Callable[[float], float]
+
+
+def training_rewards(records: list[StepRecord], reward_scale: RewardMap = 1.0) -> np.ndarray:
+    """(N,) the training reward of each step: `reward_scale(r)` when it is a callable (a suite's
+    `training_reward`, e.g. WebShop's binary 10 x [r == 1]), else `reward_scale * r`."""
+    if callable(reward_scale):
+        return np.array([reward_scale(r.reward) for r in records], dtype=np.float64)
+    return np.array([r.reward * reward_scale for r in records], dtype=np.float64)
+
+
+def step_arrays(records: list[StepRecord], reward_scale: RewardMap = 1.0) -> StepArrays:
     return StepArrays(
         group_ids=np.array([r.group_id for r in records], dtype=object),
         traj_ids=np.array([r.traj_id for r in records], dtype=object),
         anchors=np.array([r.anchor for r in records], dtype=object),
-        rewards=np.array([r.reward * reward_scale for r in records], dtype=np.float64),
+        rewards=training_rewards(records, reward_scale),
         valid=np.array([r.valid for r in records], dtype=bool),
     )
 
@@ -61,7 +73,9 @@ class AdvantageResult:
     levels: dict[int, dict[str, Any]]
 
 
-def advantages_for(records: list[StepRecord], algorithm: dict[str, Any], reward_scale: float = 1.0) -> AdvantageResult:
+def advantages_for(
+    records: list[StepRecord], algorithm: dict[str, Any], reward_scale: RewardMap = 1.0
+) -> AdvantageResult:
     """Step returns (gamma), penalty, then the estimator named in `algorithm["name"]`."""
     cols = step_arrays(records, reward_scale)
     returns = discounted_returns(cols.rewards, cols.traj_ids, algorithm["gamma"])

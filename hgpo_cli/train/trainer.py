@@ -93,7 +93,12 @@ class Trainer:
         self.suite = get_suite(cfg.env.name)
         split = cfg.env[cfg.env.name].train_split
         self.tasks = self.suite.list_tasks(cfg, split)
-        self.reward_scale = float(getattr(self.suite, "REWARD_SCALE", 1.0))
+        # the training reward: a suite's `training_reward(cfg)` (WebShop: binary or dense), else REWARD_SCALE x r
+        self.reward_scale = (
+            self.suite.training_reward(cfg)
+            if hasattr(self.suite, "training_reward")
+            else float(getattr(self.suite, "REWARD_SCALE", 1.0))
+        )
         self._say(f"{len(self.tasks)} {cfg.env.name} tasks in split '{split}'; device {self.device}")
         self.model_path = resolve_model_path(cfg.model.path)
         self.tokenizer = load_tokenizer(self.model_path)

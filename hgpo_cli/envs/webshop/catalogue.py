@@ -62,8 +62,9 @@ class Catalogue:
             self._search = SearchEngine(self.products)
         return self._search
 
-    def split(self, split: str) -> range:
-        return goal_lib.split_range(split, len(self.goals), real=self.real)
+    def split(self, split: str, scheme: str = "verl-agent") -> range:
+        """Goal indices of `split` under `scheme` (`env.webshop.goal_split`: verl-agent or webshop)."""
+        return goal_lib.split_range(split, len(self.goals), real=self.real, scheme=scheme)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,12 +109,18 @@ def product_prices(products: list[dict[str, Any]], rng: random.Random) -> dict[s
 
 
 def load_real(
-    data_dir: str | Path, *, human_goals: bool = True, products_file: str | None = None, limit: int | None = None
+    data_dir: str | Path,
+    *,
+    human_goals: bool = False,
+    products_file: str | None = None,
+    limit: int | None = None,
+    use_small: bool = True,
 ) -> Catalogue:
     """Load the original WebShop data from `data_dir`.
 
-    products_file: `items_shuffle.json` or `items_shuffle_1000.json` (default: the full file when present);
-    the attributes file follows it (`items_ins_v2.json` / `items_ins_v2_1000.json`); human goals come from
+    products_file: a products file by name; unset: `items_shuffle_1000.json` with `use_small` (verl-agent's
+    `env.webshop.use_small`, its default), else `items_shuffle.json` (each falls back to the other when
+    absent); the attributes file follows it (`items_ins_v2.json` / `items_ins_v2_1000.json`); human goals come from
     `items_human_ins.json`. limit: keep the first N products (the original's num_products).
     Goal order and splits are the original's; price draws use a fixed seed (the original left them
     unseeded, so its price bounds vary from run to run).
@@ -124,7 +131,8 @@ def load_real(
     if products_file:
         prod_path = _pick_file(root, [products_file], "products file")
     else:
-        prod_path = _pick_file(root, ["items_shuffle.json", "items_shuffle_1000.json"], "products file")
+        names = ["items_shuffle.json", "items_shuffle_1000.json"]
+        prod_path = _pick_file(root, names[::-1] if use_small else names, "products file")
     small = prod_path.name.endswith("_1000.json")
     attr_names = (
         ["items_ins_v2_1000.json", "items_ins_v2.json"] if small else ["items_ins_v2.json", "items_ins_v2_1000.json"]
@@ -445,11 +453,12 @@ def catalogue_key(wcfg: Any) -> tuple:
         return (
             "real",
             str(Path(data_dir).expanduser().resolve()),
-            bool(opt("human_goals", True)),
+            bool(opt("human_goals", False)),
             opt("products_file"),
             opt("data_num_products"),
+            bool(opt("use_small", True)),
         )
-    return ("generated", int(opt("seed", 0)), int(opt("num_products", 2000)), int(opt("num_goals", 1500)))
+    return ("generated", int(opt("seed", 0)), int(opt("num_products", 1000)), int(opt("num_goals", 1500)))
 
 
 def get_catalogue(wcfg: Any, *, progress: bool = True) -> Catalogue:
@@ -457,7 +466,9 @@ def get_catalogue(wcfg: Any, *, progress: bool = True) -> Catalogue:
     key = catalogue_key(wcfg)
     if key not in _CATALOGUES:
         if key[0] == "real":
-            _CATALOGUES[key] = load_real(key[1], human_goals=key[2], products_file=key[3], limit=key[4])
+            _CATALOGUES[key] = load_real(
+                key[1], human_goals=key[2], products_file=key[3], limit=key[4], use_small=key[5]
+            )
         else:
             _CATALOGUES[key] = load_generated(key[1], key[2], key[3], progress=progress)
     return _CATALOGUES[key]

@@ -7,7 +7,8 @@ follow the original engine: `back to search` clears the query and options, `< pr
 its results page (options cleared) and from a sub-page to its item page (options kept), clicking an
 option value selects it for that option.
 
-The episode ends on `buy now` (reward = WebShop's r in [0, 1], won = r == 1) or after `max_steps`
+The episode ends on `buy now` (reward = WebShop's r in [0, 1] under `rules`, won = r == 1; the trainer turns
+it into the training reward, `suite.training_reward`) or after `max_steps`
 actions (reward 0). An action that is malformed or not available leaves the page as it is, with
 `info["invalid"] = True`; `step` never raises. `observation` is the page text in verl-agent's format
 (identical pages give identical text: it is the HGPO anchor); the instruction is separate.
@@ -36,6 +37,7 @@ class WebShopEnv:
         *,
         max_steps: int = 15,
         nouns: Callable[[str], list[str]] = content_words,
+        rules: str = "master",
     ) -> None:
         self.task = task
         self.catalogue = catalogue
@@ -43,6 +45,7 @@ class WebShopEnv:
         self.goal_index = goal_index
         self.max_steps = max_steps
         self._nouns = nouns
+        self.rules = rules
         self._reset_state()
 
     # ---------------------------------------------------------------- state
@@ -159,7 +162,7 @@ class WebShopEnv:
     def _buy(self) -> tuple[float, dict[str, Any]]:
         product = self.catalogue.by_asin[self.asin]
         price = float(self.catalogue.prices[self.asin])
-        r, parts = webshop_reward(product, self.goal, price, dict(self.options), self._nouns)
+        r, parts = webshop_reward(product, self.goal, price, dict(self.options), self._nouns, self.rules)
         self.done, self.reward, self.won = True, r, r == 1.0
         self.page = P.done_page(self.asin, self.options, r)
         return r, {

@@ -102,19 +102,40 @@ def shuffle_goals(goals: list[dict]) -> list[dict]:
     return goals
 
 
-def split_range(split: str, num_goals: int, *, real: bool) -> range:
-    """Goal indices of a split. Real data: the original's ranges, test 0-500, validation 500-1500, train
-    the rest. Generated goals: the same order of splits in proportion, test the first 10%, validation the
-    next 10%, train the remaining 80% (so a default 1500-goal set still has a train split)."""
-    if split not in SPLITS:
-        from hgpo_cli.errors import UserError
+GOAL_SPLITS = ("verl-agent", "webshop")
+# verl-agent's WebShop env (env_package/webshop/envs.py): validation goals range(500), training goals
+# range(500, len(goals)); it has no separate test set, so test and validation are the same goals.
+VERL_AGENT_EVAL_GOALS = 500
+# The original WebShop's ranges (its baseline_models): test 0-499, validation ("eval") 500-1499, train 1500+.
+WEBSHOP_TEST_END, WEBSHOP_VAL_END = 500, 1500
 
+
+def split_range(split: str, num_goals: int, *, real: bool, scheme: str = "verl-agent") -> range:
+    """Goal indices of a split under `scheme` (`env.webshop.goal_split`).
+
+    verl-agent: test = validation = goals 0-499, train 500 onwards. webshop: test 0-499, validation
+    500-1499, train 1500 onwards. Real data uses these indices (cut at `num_goals`); so does a generated set
+    large enough to train on at least as many goals as it evaluates on (1000 goals for verl-agent, 3000 for
+    webshop). Smaller generated sets keep the shape in proportion, 10% per evaluation range (verl-agent:
+    test = validation = the first 10%, train the other 90%; webshop: 10% / 10% / 80%).
+    """
+    from hgpo_cli.errors import UserError
+
+    if split not in SPLITS:
         raise UserError(f"unknown WebShop split '{split}' (one of {', '.join(SPLITS)})")
-    if real:
-        test_end, val_end = min(500, num_goals), min(1500, num_goals)
+    if scheme not in GOAL_SPLITS:
+        raise UserError(f"unknown env.webshop.goal_split '{scheme}' (one of {', '.join(GOAL_SPLITS)})")
+    fixed_end = VERL_AGENT_EVAL_GOALS if scheme == "verl-agent" else WEBSHOP_VAL_END
+    if real or num_goals >= 2 * fixed_end:
+        test_end = min(VERL_AGENT_EVAL_GOALS if scheme == "verl-agent" else WEBSHOP_TEST_END, num_goals)
+        val_end = min(WEBSHOP_VAL_END, num_goals)
     else:
-        test_end = max(1, num_goals // 10) if num_goals >= 3 else 0
-        val_end = test_end + (max(1, num_goals // 10) if num_goals >= 3 else 0)
+        tenth = max(1, num_goals // 10) if num_goals >= 3 else 0
+        test_end, val_end = tenth, 2 * tenth
+    if scheme == "verl-agent":
+        return {"test": range(0, test_end), "validation": range(0, test_end), "train": range(test_end, num_goals)}[
+            split
+        ]
     return {"test": range(0, test_end), "validation": range(test_end, val_end), "train": range(val_end, num_goals)}[
         split
     ]

@@ -3,15 +3,27 @@
     r = (matched attributes + matched options + [price <= budget]) / (|attributes| + |options| + 1) * r_type
 
 A product is a dict with WebShop's keys (`Title`, `name`, `query`, `product_category`, `Attributes`,
-`BulletPoints`, `Description`); a goal has `attributes`, `goal_options` (a dict name -> value or a list
-of values), `price_upper`, `query`, `name`, `product_category`. `purchased_options` maps option names to
-the chosen values.
+`BulletPoints`, `Description`); a goal has `attributes`, `goal_options` (a dict name -> value for synthetic
+goals or a list of values for human goals), `price_upper`, `query`, `name`, `product_category`.
+`purchased_options` maps option names to the chosen values.
 
-Text matching follows the original: `token_set_ratio > 85` after the original fuzzy library's
-preprocessing (ASCII only, lower case, punctuation to spaces, score rounded to an integer), colours
-normalised to their first known colour word, exact matching for `size`. Title matching compares the
-nouns of the two product names; the original takes them from a spaCy model, we take the content words
-by default (no model to download) or a spaCy model when one is named (`nouns_with_spacy`).
+Two rule sets (`env.webshop.reward_rules`):
+
+- `master` (the default): WebShop's master branch, the copy verl-agent ships and trains on
+  (`web_agent_site/engine/goal.py`). Text is compared with thefuzz 0.19's `token_set_ratio > 85`
+  (`fuzz_master.py`: difflib similarity). Options: every goal option, `size` included, is fuzzy-matched
+  against the chosen values (names ignored), both sides passed through the colour normaliser first. For a
+  goal whose options are a dict, master passes `goal_options.items()`: each goal option is the pair
+  `(name, value)`, the normaliser turns a pair into a colour word only when the name or the value *is*
+  that word, and otherwise the pair is scored as the text `"('name', 'value')"`, whose tokens include the
+  option name. So `small` matches the goal `size: x-small` (the tokens of `small` are a subset), and a value
+  whose colour word is only part of a word (`sandalwood` -> `sand`) no longer matches its own goal pair.
+- `v2`: our earlier rules, as WebShop's later v2 branch matches sizes: rapidfuzz `token_set_ratio > 85`
+  on the values only, colours normalised on the values, `size` compared exactly after normalisation.
+
+Both count goal options matched (each at most once). The product-type factor compares the nouns of the
+two product names; master takes them from spaCy's `en_core_web_sm`, we take the content words by default
+(no model to download) or a spaCy model when one is named (`nouns_with_spacy`).
 """
 
 from __future__ import annotations
@@ -23,13 +35,17 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz import utils as fuzz_utils
 
+from hgpo_cli.envs.webshop import fuzz_master
+
 FUZZY_THRESHOLD = 85
+REWARD_RULES = ("master", "v2")
 EXACT_MATCH_OPTIONS = ("size",)
 NO_BUDGET = 1_000_000.0
 
 
-# The colour words of the original's normaliser, in its (alphabetical) order: an option value is replaced
-# by the first of these it contains, so that "navy blue" and "dark blue" both read as "blue".
+# The colour words of the original's normaliser (`engine/normalize.py`, COLOR_SET), in its (alphabetical)
+# order: an option value is replaced by the first of these it contains, so that "navy blue" and "dark blue"
+# both read as "blue".
 def _wordlist(text: str) -> list[str]:
     return text.split()
 
@@ -39,7 +55,7 @@ COLOR_WORDS = _wordlist(
     "camel camo caramel champagne charcoal cheetah chestnut chocolate christmas coffee cognac copper coral "
     "cranberry cream crystal dark denim eggplant elephant espresso fuchsia gold granite grape graphite grass "
     "gray green grey heather indigo ivory ivy khaki lavender lemon leopard light lilac lime magenta maroon "
-    "mauve merlot mint mocha multicolor mushroom mustard natural navy nude olive orange peach pewter pink "
+    "mauve merlot midnight mint mocha multicolor mushroom mustard natural navy nude olive orange peach pewter pink "
     "plum purple rainbow red rose royal rust sand sapphire seashell silver skull slate steel stone "
     "stonewash sunflower tan taupe teal tiger turquoise violet walnut wheat white wine yellow"
 )
@@ -58,8 +74,12 @@ STOPWORDS = frozenset(
 )
 
 
-def normalize_color(value: str) -> str:
-    """The first colour word contained in `value`, else `value` itself (the original's normaliser)."""
+def normalize_color(value: Any) -> Any:
+    """The first colour word `c` with `c in value`, else `value` itself (the original's normaliser).
+
+    For a text, `in` is a substring test; for a `(name, value)` pair (master's dict goals) it is element
+    equality, so a pair only becomes a colour word when its name or value equals one.
+    """
     for color in COLOR_WORDS:
         if color in value:
             return color
@@ -80,7 +100,19 @@ def token_set_score(a: str, b: str) -> int:
 
 
 def fuzzy_match(a: str, b: str) -> bool:
+    """v2 rules: rapidfuzz `token_set_ratio > 85`."""
     return token_set_score(a, b) > FUZZY_THRESHOLD
+
+
+def fuzzy_match_master(a: Any, b: Any) -> bool:
+    """master rules: thefuzz 0.19 `token_set_ratio > 85` (a `(name, value)` pair is scored as its `str`)."""
+    return fuzz_master.token_set_ratio(a, b) > FUZZY_THRESHOLD
+
+
+def _matcher(rules: str) -> Callable[[Any, Any], bool]:
+    if rules not in REWARD_RULES:
+        raise ValueError(f"unknown WebShop reward rules {rules!r} (one of {', '.join(REWARD_RULES)})")
+    return fuzzy_match_master if rules == "master" else fuzzy_match
 
 
 def _product_text(product: dict[str, Any]) -> tuple[str, str, str]:
@@ -91,13 +123,15 @@ def _product_text(product: dict[str, Any]) -> tuple[str, str, str]:
     )
 
 
-def attribute_matches(product: dict[str, Any], goal_attributes: Iterable[str]) -> int:
+def attribute_matches(product: dict[str, Any], goal_attributes: Iterable[str], rules: str = "master") -> int:
     """How many goal attributes the product has: fuzzy match against its attribute list, else the goal
-    attribute appears verbatim in its title, bullet points or description."""
+    attribute appears verbatim in its title, bullet points or description (the same for both rule sets,
+    apart from the fuzzy scorer)."""
+    match = _matcher(rules)
     title, bullets, description = _product_text(product)
     count = 0
     for g_attr in goal_attributes:
-        in_list = any(fuzzy_match(p_attr, g_attr) for p_attr in product.get("Attributes") or [])
+        in_list = any(match(p_attr, g_attr) for p_attr in product.get("Attributes") or [])
         if in_list or g_attr in title or g_attr in bullets or g_attr in description:
             count += 1
     return count
@@ -107,12 +141,31 @@ def _goal_option_values(goal_options: dict[str, str] | list[str]) -> list[str]:
     return list(goal_options.values()) if isinstance(goal_options, dict) else list(goal_options)
 
 
-def option_matches(goal_options: dict[str, str] | list[str], purchased_options: dict[str, str]) -> int:
-    """How many goal options the purchase satisfies: each goal option is matched at most once, by a
-    chosen value equal to it (for `size`) or fuzzily matching it (other options), colours normalised.
+def option_matches(
+    goal_options: dict[str, str] | list[str], purchased_options: dict[str, str], rules: str = "master"
+) -> int:
+    """How many goal options the purchase satisfies, each goal option matched at most once (the paper's
+    |U_opt ∩ Y_opt|, so the option term never exceeds its weight). See the module docstring for the rules."""
+    if _matcher(rules) is fuzzy_match_master:
+        return option_matches_master(goal_options, purchased_options)
+    return option_matches_v2(goal_options, purchased_options)
 
-    This counts goal options (the paper's |U_opt ∩ Y_opt|), so the option term never exceeds its weight.
-    """
+
+def option_matches_master(goal_options: dict[str, str] | list[str], purchased_options: dict[str, str]) -> int:
+    """master: goal options are the dict's `(name, value)` pairs (or the list's values), chosen options are
+    the chosen values; both colour-normalised; a goal option counts when some chosen value scores > 85."""
+    goal_items: list[Any] = list(goal_options.items()) if isinstance(goal_options, dict) else list(goal_options)
+    chosen = [normalize_color(v) for v in purchased_options.values()]
+    count = 0
+    for g_option in (normalize_color(o) for o in goal_items):
+        if any(fuzzy_match_master(p_option, g_option) for p_option in chosen):
+            count += 1
+    return count
+
+
+def option_matches_v2(goal_options: dict[str, str] | list[str], purchased_options: dict[str, str]) -> int:
+    """v2: a goal value is matched by a chosen value equal to it (for `size`) or fuzzily matching it
+    (other options, rapidfuzz), colours normalised on the values."""
     chosen = [(name.lower(), normalize_color(value)) for name, value in purchased_options.items()]
     count = 0
     for g_value in (normalize_color(v) for v in _goal_option_values(goal_options)):
@@ -195,16 +248,18 @@ def webshop_reward(
     price: float,
     purchased_options: dict[str, str],
     nouns: Callable[[str], list[str]] = content_words,
+    rules: str = "master",
 ) -> tuple[float, dict[str, Any]]:
-    """The reward of buying `product` at `price` with `purchased_options` for `goal`, and its parts.
+    """The reward of buying `product` at `price` with `purchased_options` for `goal`, and its parts,
+    under `rules` (`master` or `v2`).
 
     Returns (r, info) with r in [0, 1]; info holds r_type, r_att, r_option, r_price, the match counts
     and the weights of the three terms.
     """
     attrs = list(goal.get("attributes") or [])
     goal_opts = _goal_option_values(goal.get("goal_options") or {})
-    n_att = attribute_matches(product, attrs)
-    n_opt = option_matches(goal.get("goal_options") or {}, purchased_options)
+    n_att = attribute_matches(product, attrs, rules)
+    n_opt = option_matches(goal.get("goal_options") or {}, purchased_options, rules)
     in_budget = price_ok(price, float(goal.get("price_upper", NO_BUDGET)))
     denom = len(attrs) + len(goal_opts) + 1
     type_info = type_reward(product, goal, nouns)

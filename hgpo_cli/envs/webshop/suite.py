@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hgpo_cli.agent.prompts import PromptTemplate
@@ -27,11 +28,12 @@ __all__ = [
     "load_catalogue",
     "make_env",
     "parse_action",
+    "training_reward",
 ]
 
 ENV_NAME = "webshop"
-# The trainer scales the WebShop reward r in [0, 1] to the 0..10 range ALFWorld pays, so that the
-# invalid-action penalty (0.1) weighs the same on both benchmarks.
+# The training reward is on ALFWorld's 0..10 scale, so that the invalid-action penalty (0.1) weighs the
+# same on both benchmarks: `training_reward` maps the environment's r in [0, 1] to it.
 REWARD_SCALE = 10.0
 
 # The WebShop prompt (verl-agent's layout, our words). Actions are listed one per line in quotes; the
@@ -75,9 +77,44 @@ def load_catalogue(cfg: Any, *, progress: bool = True) -> Catalogue:
     return get_catalogue(_wcfg(cfg), progress=progress)
 
 
+def _opt(cfg: Any, name: str, default: Any) -> Any:
+    wcfg = _wcfg(cfg)
+    return wcfg.get(name, default) if hasattr(wcfg, "get") else getattr(wcfg, name, default)
+
+
+@dataclass(frozen=True)
+class TrainingReward:
+    """The reward the trainer optimises, from the environment's step reward r (WebShop's score, in [0, 1],
+    non-zero only on the purchase step).
+
+    binary (verl-agent, `env_manager`/`envs.py`: "win for 10, lose for 0"): `scale` when r == 1, else 0.
+    dense: `scale * r`. Evaluation keeps reporting r itself (score = 100 x mean r, success = share of r = 1).
+    """
+
+    mode: str = "binary"
+    scale: float = REWARD_SCALE
+
+    def __call__(self, r: float) -> float:
+        if self.mode == "binary":
+            return self.scale if r == 1.0 else 0.0
+        return self.scale * r
+
+
+def training_reward(cfg: Any) -> TrainingReward:
+    """The training reward of a config (`env.webshop.reward`: binary or dense)."""
+    mode = str(_opt(cfg, "reward", "binary"))
+    if mode not in ("binary", "dense"):
+        from hgpo_cli.errors import UserError
+
+        raise UserError(f"env.webshop.reward={mode!r} is not one of binary, dense")
+    return TrainingReward(mode=mode)
+
+
 def list_tasks(cfg: Any, split: str) -> list[TaskSpec]:
-    """One TaskSpec per goal of the split, in goal order; task_id is the goal index."""
+    """One TaskSpec per goal of the split (`env.webshop.goal_split` decides the index ranges), in goal
+    order; task_id is the goal index."""
     cat = load_catalogue(cfg)
+    scheme = str(_opt(cfg, "goal_split", "verl-agent"))
     return [
         TaskSpec(
             env=ENV_NAME,
@@ -85,7 +122,7 @@ def list_tasks(cfg: Any, split: str) -> list[TaskSpec]:
             task_type=str(cat.goals[i]["category"]),
             payload={"goal_index": i, "split": split},
         )
-        for i in cat.split(split)
+        for i in cat.split(split, scheme)
     ]
 
 
@@ -102,7 +139,8 @@ def make_env(task: TaskSpec, cfg: Any) -> TextEnv:
         from hgpo_cli.errors import UserError
 
         raise UserError(f"WebShop goal {index} does not exist (the catalogue has {len(cat.goals)} goals)")
-    return WebShopEnv(task, cat, index, max_steps=int(cfg.env.max_steps), nouns=_nouns(cfg))
+    rules = str(_opt(cfg, "reward_rules", "master"))
+    return WebShopEnv(task, cat, index, max_steps=int(cfg.env.max_steps), nouns=_nouns(cfg), rules=rules)
 
 
 def check(
