@@ -14,6 +14,7 @@ from hgpo_cli.errors import UserError
 COMMAND_MODULES = [
     "hgpo_cli.commands.config_cmd",
     "hgpo_cli.commands.train_cmd",
+    "hgpo_cli.commands.plan_cmd",
     "hgpo_cli.commands.sft_cmd",
     "hgpo_cli.commands.eval_cmd",
     "hgpo_cli.commands.ablate_cmd",

@@ -1,0 +1,26 @@
+"""The memory planner: per-GPU memory of a run from its config and the model's config.json alone.
+
+shapes (model shapes as facts) -> params (parameter counts) -> settings (what the plan reads of a config)
+-> memory (bytes per phase and component) -> advice (the verdict and what would fit) -> report (table,
+JSON); startup is the check `hgpo train` runs before it loads anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hgpo_cli.plan.advice import Verdict, judge
+from hgpo_cli.plan.settings import PlanSettings
+from hgpo_cli.plan.shapes import resolve_shape
+
+
+def plan_config(
+    cfg: Any, *, gpus: int | None = None, gpu_mem_gib: float | None = None, on_gpu: bool = True
+) -> tuple[Verdict, str]:
+    """(verdict, where the model shape came from) for a resolved run config."""
+    shape, source = resolve_shape(str(cfg.model.path))
+    settings = PlanSettings.from_config(cfg, gpus=gpus, gpu_mem_gib=gpu_mem_gib, on_gpu=on_gpu)
+    return judge(shape, settings), source
+
+
+__all__ = ["PlanSettings", "Verdict", "judge", "plan_config", "resolve_shape"]

@@ -1,0 +1,173 @@
+"""The verdict of a plan and, when it does not fit, the settings that would make it fit.
+
+Every suggestion is found by re-running the plan with the change applied (nothing is guessed):
+- more GPUs: the smallest GPU count (trainer.num_workers) up to MAX_GPUS that fits;
+- offload: policy parameters and optimizer state to the host; the reference model to the host;
+- gradient checkpointing, when it is off;
+- a smaller micro-batch: the largest trainer.micro_batch_size below the current one that fits;
+- a smaller rollout share: vLLM's largest gpu_memory_utilization (steps of 0.05) below the current one,
+  the HF engine's largest rollout.batch_size below the current one, that fits.
+When no offload or checkpointing alone fits, all of them together are tried too; when nothing fits at
+all, a GPU count and a micro-batch are searched with all of them applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hgpo_cli.plan.memory import MemoryPlan, compute_plan
+from hgpo_cli.plan.settings import PlanSettings
+from hgpo_cli.plan.shapes import ModelShape
+
+MAX_GPUS = 64
+
+
+@dataclass
+class Suggestion:
+    """A change that makes the plan fit: config overrides (trainer.num_workers for the GPU count)."""
+
+    overrides: list[str]
+    gpus: int
+    total_gib: float
+    label: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "change": self.label,
+            "overrides": list(self.overrides),
+            "gpus": self.gpus,
+            "total_gib": round(self.total_gib, 2),
+        }
+
+
+@dataclass
+class Verdict:
+    plan: MemoryPlan
+    suggestions: list[Suggestion] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return self.plan.fits
+
+    def reason(self) -> str:
+        """Why it does not fit (empty when it fits)."""
+        plan = self.plan
+        if plan.fits:
+            return ""
+        if plan.problems:
+            return "; ".join(plan.problems)
+        parts = ", ".join(f"{name} {gib:.1f}" for name, gib in plan.largest(3))
+        return (
+            f"{plan.total_gib:.1f} GiB needed on GPU 0 in the {plan.peak_phase} phase, "
+            f"{plan.settings.gpu_mem_gib:g} GiB there (largest: {parts} GiB)"
+        )
+
+    def line(self) -> str:
+        """The one-line verdict."""
+        plan = self.plan
+        s = plan.settings
+        if plan.fits:
+            free = s.gpu_mem_gib - plan.total_gib
+            return (
+                f"fits: {plan.total_gib:.1f} of {s.gpu_mem_gib:g} GiB on the busiest of {s.gpus} GPU(s) "
+                f"({plan.peak_phase} phase, {free:.1f} GiB free)"
+            )
+        text = f"does not fit on {s.gpus} x {s.gpu_mem_gib:g} GiB: {self.reason()}"
+        if self.suggestions:
+            return text + "; would fit with: " + " | ".join(x.label for x in self.suggestions)
+        return text + "; no single setting the plan knows makes it fit"
+
+
+def _label(overrides: list[str], gpus: int, base_gpus: int) -> str:
+    shown = [o for o in overrides if not o.startswith("trainer.num_workers=")]
+    if gpus != base_gpus:
+        shown.insert(0, f"--gpus {gpus} (trainer.num_workers={gpus})")
+    return " ".join(shown)
+
+
+def _apply(settings: PlanSettings, overrides: list[str]) -> PlanSettings:
+    for item in overrides:
+        key, raw = item.split("=", 1)
+        value: Any
+        if raw in ("true", "false"):
+            value = raw == "true"
+        elif key in ("trainer.num_workers", "trainer.micro_batch_size", "rollout.batch_size"):
+            value = int(raw)
+        else:
+            value = float(raw)
+        settings = settings.with_override(key, value)
+    return settings
+
+
+def _try(shape: ModelShape, base: PlanSettings, overrides: list[str]) -> Suggestion | None:
+    settings = _apply(base, overrides)
+    plan = compute_plan(shape, settings)
+    if not plan.fits:
+        return None
+    return Suggestion(overrides, settings.gpus, plan.total_gib, _label(overrides, settings.gpus, base.gpus))
+
+
+def _fewest_gpus(shape: ModelShape, base: PlanSettings, extra: list[str]) -> Suggestion | None:
+    for gpus in range(base.gpus + 1, MAX_GPUS + 1):
+        found = _try(shape, base, [*extra, f"trainer.num_workers={gpus}"])
+        if found is not None:
+            return found
+    return None
+
+
+def _largest_below(shape: ModelShape, base: PlanSettings, key: str, values: list[Any], extra: list[str]) -> Any:
+    for value in values:
+        text = str(value).lower() if isinstance(value, bool) else f"{value:g}"
+        found = _try(shape, base, [*extra, f"{key}={text}"])
+        if found is not None:
+            return found
+    return None
+
+
+def _shrinks(shape: ModelShape, base: PlanSettings, extra: list[str]) -> list[Suggestion]:
+    """Smaller micro-batch, smaller rollout share, in that order (each the largest value that fits)."""
+    found: list[Suggestion] = []
+    micro = _largest_below(
+        shape, base, "trainer.micro_batch_size", list(range(base.micro_batch_size - 1, 0, -1)), extra
+    )
+    if micro is not None:
+        found.append(micro)
+    if base.engine == "vllm":
+        steps = int(round(base.gpu_memory_utilization / 0.05))
+        values = [round(k * 0.05, 2) for k in range(steps - 1, 0, -1)]
+        share = _largest_below(shape, base, "rollout.gpu_memory_utilization", values, extra)
+    else:
+        share = _largest_below(shape, base, "rollout.batch_size", list(range(base.engine_batch_size - 1, 0, -1)), extra)
+    if share is not None:
+        found.append(share)
+    return found
+
+
+def judge(shape: ModelShape, settings: PlanSettings) -> Verdict:
+    """The plan of `settings` and, when it does not fit, the suggestions (see the module docstring)."""
+    plan = compute_plan(shape, settings)
+    verdict = Verdict(plan)
+    if plan.fits:
+        return verdict
+    toggles: list[list[str]] = []
+    if not settings.offload_params:
+        toggles.append(["trainer.fsdp.offload_params=true", "trainer.fsdp.offload_optimizer=true"])
+    if settings.use_reference and not settings.offload_reference:
+        toggles.append(["trainer.fsdp.offload_reference=true"])
+    if not settings.gradient_checkpointing:
+        toggles.append(["model.gradient_checkpointing=true"])
+
+    combined: list[str] = [item for toggle in toggles for item in toggle]
+    found: list[Suggestion | None] = [_fewest_gpus(shape, settings, [])]
+    found.extend(_try(shape, settings, toggle) for toggle in toggles)
+    singles_fit = any(x is not None for x in found)
+    if len(toggles) > 1 and not any(x is not None for x in found[1:]):
+        found.append(_try(shape, settings, combined))  # the offloads and checkpointing together
+    found.extend(_shrinks(shape, settings, []))
+    verdict.suggestions = [x for x in found if x is not None]
+    if verdict.suggestions or not combined or singles_fit:
+        return verdict
+    with_gpus = _fewest_gpus(shape, settings, combined)
+    verdict.suggestions = [x for x in [with_gpus, *_shrinks(shape, settings, combined)] if x is not None]
+    return verdict

@@ -1,0 +1,211 @@
+"""The memory plan: bytes on the busiest GPU (rank 0's, which also holds the rollout engine), phase by phase.
+
+Notation: P parameters, T trainable parameters (P, or the LoRA adapters'), layer / root the parameters of
+one decoder layer / of FSDP2's root unit (embeddings, final norm, lm_head), N = settings.gpus (the FSDP
+world size), m / c the bytes of the master / compute dtype, b the micro-batch, S = prompt + response
+tokens (every sample padded to the limits: the worst case), R the response tokens, L layers, H hidden,
+I intermediate, q = heads x head_dim, kv = kv_heads x head_dim, V vocabulary, G the GPU memory.
+
+Always on the GPU (every phase):
+- policy_weights   P m / N                 (0 with offload_params: FSDP2 CPUOffloadPolicy)
+- gradients        T m / N                 (kept between updates; 0 with offload_params)
+- optimizer_state  2 T m / N               (AdamW exp_avg and exp_avg_sq in the parameters' dtype; 0 with
+                                            offload_params (the step runs on the host); with offload_optimizer
+                                            alone it is on the host between updates, on the GPU during one)
+- reference        P c / N                 (frozen, sharded in the compute dtype; 0 with offload_reference or
+                                            without a KL loss)
+- rollout engine   vLLM: max(u G, P c), the share it reserves (u = gpu_memory_utilization): its weights P c
+                   plus the KV cache u G - P c. HF: weights P c, KV cache
+                   B S L 2 kv c (B = rollout.batch_size), and the batched prefill of one layer B S (2H + 3I) c.
+- runtime          1 GiB per process on the GPU (CUDA context, NCCL, allocator slack): the trainer rank, and
+                   the HF engine's actor (vLLM's own is inside its share).
+
+The update (forward + backward of one micro-batch) adds:
+- gathered_params  (2 layer + root) c: FSDP2 all-gathers one layer at a time and prefetches the next; the
+                   root stays gathered (reshard_after_forward=false: the whole model, P c). 0 without FSDP
+                   (one rank, compute dtype = master dtype, no offload).
+- unsharded_grads  layer_T (c + 4) + root_T c: one layer's gradient before its fp32 reduce-scatter and the
+                   root's, which lives through the backward. 0 without FSDP (counted in gradients).
+- activations      checkpointing: b S (L H c + A), every layer's input plus one layer recomputed in full;
+                   without: b S L A. A, the bytes autograd keeps per token of one layer:
+                   A = c (4H + 3q + 2kv + 4I) + 8H (normed inputs, rotated q and k, v, attention output and
+                   its reshaped copy, gate, up, SiLU(gate), their product, and each RMSNorm's fp32 input).
+- logits           b (R+1) V (4 (2 + s + e) + c'): fp32 logits, the fp32 gradient, the fp32 copy divided by
+                   the temperature (s = 1 when T is not 0 or 1), the per-row softmax kept for the entropy
+                   (e = 1 with an entropy bonus), and the compute-dtype gradient into lm_head (c' = c when
+                   c < 4, else 0).
+- optimizer_state  (offload_optimizer alone) 2 T m / N brought back for the update.
+
+The log-prob phase (old and reference log-probs, no autograd) adds gathered_params, one layer's forward
+b S c (2H + q + 2kv + 3I), and logits b (R+1) V (c + 4 + 4 s) + (R+1) V 4 (one row's fp32 logsumexp).
+The rollout phase adds nothing to the always-present parts. The plan's total is the largest phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hgpo_cli.plan.params import ParamCounts, count_params, trainable_params
+from hgpo_cli.plan.settings import PlanSettings
+from hgpo_cli.plan.shapes import ModelShape
+
+GIB = float(2**30)
+RUNTIME_GIB = 1.0
+PHASES = ("rollout", "log_probs", "update")
+
+
+@dataclass
+class MemoryPlan:
+    """Bytes per phase and component on the busiest GPU, the verdict and what is left on the host."""
+
+    shape: ModelShape
+    settings: PlanSettings
+    params: ParamCounts
+    trainable: int
+    phases: dict[str, dict[str, float]]
+    host_bytes: float
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def phase_totals(self) -> dict[str, float]:
+        return {name: sum(parts.values()) for name, parts in self.phases.items()}
+
+    @property
+    def peak_phase(self) -> str:
+        totals = self.phase_totals
+        return max(PHASES, key=lambda name: totals[name])
+
+    @property
+    def components(self) -> dict[str, float]:
+        """Bytes of each component in the peak phase (they add up to `total_bytes`)."""
+        return dict(self.phases[self.peak_phase])
+
+    @property
+    def total_bytes(self) -> float:
+        return self.phase_totals[self.peak_phase]
+
+    @property
+    def total_gib(self) -> float:
+        return self.total_bytes / GIB
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems and self.total_gib <= self.settings.gpu_mem_gib
+
+    def largest(self, count: int = 3) -> list[tuple[str, float]]:
+        """The `count` largest components of the peak phase, (name, GiB)."""
+        items = sorted(self.components.items(), key=lambda kv: -kv[1])
+        return [(name, value / GIB) for name, value in items[:count] if value > 0]
+
+
+def activation_bytes_per_token_layer(shape: ModelShape, c: int) -> int:
+    """A: bytes autograd keeps per token of one decoder layer, c (4H + 3q + 2kv + 4I) + 8H."""
+    h = shape.hidden
+    return c * (4 * h + 3 * shape.q_dim + 2 * shape.kv_dim + 4 * shape.intermediate) + 8 * h
+
+
+def engine_parts(shape: ModelShape, params: ParamCounts, s: PlanSettings) -> tuple[dict[str, float], list[str]]:
+    """The rollout engine's bytes on its GPU, and problems (a vLLM share too small for its weights)."""
+    c = s.compute_bytes
+    weights = float(params.total * c)
+    problems: list[str] = []
+    if s.engine == "vllm":
+        share = s.gpu_memory_utilization * s.gpu_mem_gib * GIB
+        one_sequence = float(s.tokens * shape.layers * 2 * shape.kv_dim * c)
+        if share < weights + one_sequence:
+            problems.append(
+                f"rollout.gpu_memory_utilization={s.gpu_memory_utilization:g} gives vLLM {share / GIB:.1f} GiB, "
+                f"less than its weights ({weights / GIB:.1f} GiB) plus one sequence's KV cache"
+            )
+        return {"rollout_weights": weights, "rollout_kv_cache": max(0.0, share - weights)}, problems
+    batch = s.engine_batch_size
+    kv = float(batch * s.tokens * shape.layers * 2 * shape.kv_dim * c)
+    prefill = float(batch * s.tokens * (2 * shape.hidden + 3 * shape.intermediate) * c)
+    return {
+        "rollout_weights": weights,
+        "rollout_kv_cache": kv,
+        "rollout_activations": prefill,
+        "runtime_engine": RUNTIME_GIB * GIB if s.on_gpu else 0.0,
+    }, problems
+
+
+def compute_plan(shape: ModelShape, s: PlanSettings) -> MemoryPlan:
+    """The plan of one configuration (formulas in the module docstring)."""
+    params = count_params(shape)
+    layer_t, root_t = trainable_params(shape, s.lora_rank)
+    trainable = layer_t * shape.layers + root_t
+    n, m, c = s.gpus, s.master_bytes, s.compute_bytes
+    b, tokens, resp = s.micro_batch_size, s.tokens, s.response_tokens + 1
+
+    weights = 0.0 if s.offload_params else params.total * m / n
+    grads = 0.0 if s.offload_params else trainable * m / n
+    optim = 2.0 * trainable * m / n
+    optim_always = 0.0 if (s.offload_params or s.offload_optimizer) else optim
+    optim_update = optim if (s.offload_optimizer and not s.offload_params) else 0.0
+    reference = params.total * c / n if (s.use_reference and not s.offload_reference) else 0.0
+    engine, problems = engine_parts(shape, params, s)
+    always = {
+        "policy_weights": weights,
+        "gradients": grads,
+        "optimizer_state": optim_always,
+        "reference": reference,
+        **engine,
+        "runtime": RUNTIME_GIB * GIB if s.on_gpu else 0.0,
+    }
+
+    if s.fsdp:
+        gathered = float((2 * params.layer + params.root) * c if s.reshard_after_forward else params.total * c)
+        unsharded = float(layer_t * (c + 4) + root_t * c)
+    else:
+        gathered = unsharded = 0.0
+    per_layer = activation_bytes_per_token_layer(shape, c)
+    if s.gradient_checkpointing:
+        activations = float(b * tokens * (shape.layers * shape.hidden * c + per_layer))
+    else:
+        activations = float(b * tokens * shape.layers * per_layer)
+    c_grad = c if c < 4 else 0
+    logit_bytes = 4 * (2 + int(s.scaled_logits) + int(s.entropy)) + c_grad
+    logits = float(b * resp * shape.vocab * logit_bytes)
+
+    forward_layer = float(b * tokens * c * (2 * shape.hidden + shape.q_dim + 2 * shape.kv_dim + 3 * shape.intermediate))
+    lp_logits = float(b * resp * shape.vocab * (c + 4 + 4 * int(s.scaled_logits)) + resp * shape.vocab * 4)
+
+    phases = {
+        "rollout": dict(always),
+        "log_probs": {**always, "gathered_params": gathered, "activations": forward_layer, "logits": lp_logits},
+        "update": {
+            **always,
+            "optimizer_state": optim_always + optim_update,
+            "gathered_params": gathered,
+            "unsharded_grads": unsharded,
+            "activations": activations,
+            "logits": logits,
+        },
+    }
+    host = 0.0
+    if s.offload_params:
+        host += params.total * m + 3.0 * trainable * m  # sharded over the ranks: the whole model in all
+    elif s.offload_optimizer:
+        host += 2.0 * trainable * m
+    if s.use_reference and s.offload_reference:
+        host += params.total * c
+    return MemoryPlan(shape, s, params, trainable, phases, host, problems)
+
+
+def plan_summary(plan: MemoryPlan) -> dict[str, Any]:
+    """The numbers of a plan as plain JSON values (GiB rounded to 0.01)."""
+    return {
+        "fits": plan.fits,
+        "gpus": plan.settings.gpus,
+        "gpu_mem_gib": plan.settings.gpu_mem_gib,
+        "per_gpu_gib": {k: round(v / GIB, 2) for k, v in plan.components.items()},
+        "total_gib": round(plan.total_gib, 2),
+        "free_gib": round(plan.settings.gpu_mem_gib - plan.total_gib, 2),
+        "peak_phase": plan.peak_phase,
+        "phases_gib": {k: round(v / GIB, 2) for k, v in plan.phase_totals.items()},
+        "host_gib": round(plan.host_bytes / GIB, 2),
+        "params": plan.params.total,
+        "trainable_params": plan.trainable,
+        "problems": list(plan.problems),
+    }
