@@ -68,7 +68,13 @@ def test_micro_mode_groups_consecutive_samples_and_keeps_the_order_every_epoch()
 def test_seq_mean_global_counts_sequences_with_tokens() -> None:
     # sample 1 has no response tokens: its micro-batch gets weight 0, the others share the step by sequences
     plan = plan_update(
-        [3, 0, 5], [4, 1, 6], mini_batch_size=3, micro_batch_size=1, loss_scale="global", agg_mode="seq-mean-token-mean", pad="none"
+        [3, 0, 5],
+        [4, 1, 6],
+        mini_batch_size=3,
+        micro_batch_size=1,
+        loss_scale="global",
+        agg_mode="seq-mean-token-mean",
+        pad="none",
     )
     assert _flat(plan) == [[((0,), 0.5), ((1,), 0.0), ((2,), 0.5)]]
 
@@ -111,8 +117,16 @@ def test_two_ranks_micro_mode_balanced_shares() -> None:
 def test_shuffle_global_covers_every_sample_once_per_epoch() -> None:
     lengths = list(range(1, 11))
     plan = plan_update(
-        lengths, lengths, mini_batch_size=4, micro_batch_size=2, world_size=2, epochs=2, loss_scale="global",
-        shuffle=True, pad="none", seed=1,
+        lengths,
+        lengths,
+        mini_batch_size=4,
+        micro_batch_size=2,
+        world_size=2,
+        epochs=2,
+        loss_scale="global",
+        shuffle=True,
+        pad="none",
+        seed=1,
     )
     seen = [i for step in plan.steps for rank in step for m in rank for i in m.indices]
     assert sorted(seen) == sorted(list(range(10)) * 2)
@@ -132,8 +146,17 @@ def test_worker_gradient_follows_the_plan(tiny_model_dir, scale: str) -> None:
     from hgpo_cli.train.policy_worker import PolicyWorker, model_settings, trainer_settings
 
     cfg = trainer_settings(
-        device="cpu", lr=0.0, weight_decay=0.0, grad_clip=1e9, ppo_mini_batch_size=2, micro_batch_size=1,
-        loss_scale=scale, shuffle=False, pad_batch="none", use_kl_loss=False, entropy_coeff=0.0,
+        device="cpu",
+        lr=0.0,
+        weight_decay=0.0,
+        grad_clip=1e9,
+        ppo_mini_batch_size=2,
+        micro_batch_size=1,
+        loss_scale=scale,
+        shuffle=False,
+        pad_batch="none",
+        use_kl_loss=False,
+        entropy_coeff=0.0,
     )
     worker = PolicyWorker(str(tiny_model_dir), model_settings(), cfg)
     tok = worker.tokenizer

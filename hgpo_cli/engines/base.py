@@ -11,7 +11,11 @@ class Generation:
     """One sampled response.
 
     token_ids: (R,) response tokens, ending with the end-of-turn token when the model stopped by itself.
-    log_probs: (R,) log-probability of each sampled token under the model (temperature 1, no top-p).
+    log_probs: (R,) log-probability of each sampled token under softmax(logits / T), T the sampling
+    temperature (T = 1 when sampling greedily), before top-k / top-p truncation: the distribution the
+    trainer's log-probs use (`PolicyWorker(temperature=T)`). The HF engine computes them on the device,
+    one generated step at a time, gathering only the sampled token's entry (no (B, R, V) array); the vLLM
+    engine returns vLLM's own log-probs (its default mode: the raw logits, T = 1).
     text: the decoded response without special tokens.  finished: stopped by end-of-turn, not by length.
     """
 

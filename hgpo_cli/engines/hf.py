@@ -15,8 +15,50 @@ def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
     return ids
 
 
+def _log_prob_recorder(temperature: float) -> Any:
+    """A logits processor that keeps, on the device, the log-probability of each sampled token under
+    softmax(logits / temperature) (temperature 1 when sampling greedily).
+
+    `generate` runs custom processors before its temperature / top-k / top-p warpers, so the scores it sees
+    are the model's logits. At step t it holds one (B, V) float32 row of log-probs; at step t + 1 the last
+    column of `input_ids` is the token sampled at t and only its (B,) entries are kept. `finish` takes the
+    last step's tokens and returns the (B, R) log-probs: peak extra memory one (B, V) row, never (B, R, V).
+    """
+    import torch
+    from transformers import LogitsProcessor
+
+    scale = 1.0 / temperature if temperature > 0 else 1.0
+
+    class SampledTokenLogProbs(LogitsProcessor):
+        def __init__(self) -> None:
+            self.pending: torch.Tensor | None = None  # (B, V) log-probs of the step whose token is not known yet
+            self.columns: list[torch.Tensor] = []  # (B,) per generated step
+
+        def _take(self, tokens: torch.Tensor) -> None:
+            assert self.pending is not None
+            self.columns.append(self.pending.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1))
+            self.pending = None
+
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            if self.pending is not None:
+                self._take(input_ids[:, -1])
+            self.pending = torch.log_softmax(scores.float() * scale, dim=-1)
+            return scores
+
+        def finish(self, new_tokens: torch.Tensor) -> torch.Tensor:
+            """new_tokens: (B, R) generated ids (on the device). Returns (B, R) float32 log-probs."""
+            if self.pending is not None:
+                self._take(new_tokens[:, len(self.columns)])
+            if not self.columns:
+                return torch.zeros((new_tokens.shape[0], 0), dtype=torch.float32, device=new_tokens.device)
+            return torch.stack(self.columns, dim=1)
+
+    return SampledTokenLogProbs()
+
+
 class HFEngine:
-    """Batched sampling with left padding; returns token ids and their log-probs.
+    """Batched sampling with left padding; returns token ids and their log-probs at the sampling
+    temperature, computed on the device one generated step at a time (see `_log_prob_recorder`).
 
     The engine holds its own copy of the policy; `load_weights` copies the trainer's new weights in.
     """
@@ -38,6 +80,7 @@ class HFEngine:
 
     def _generate_batch(self, prompts: list[list[int]], settings: SamplingSettings, offset: int) -> list[Generation]:
         import torch
+        from transformers import LogitsProcessorList
 
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
@@ -46,6 +89,7 @@ class HFEngine:
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention[row, width - len(ids) :] = 1
         greedy = settings.temperature <= 0
+        recorder = _log_prob_recorder(settings.temperature)
         torch.manual_seed(settings.seed * 1_000_003 + offset)
         with torch.no_grad():
             result = self.model.generate(
@@ -58,13 +102,12 @@ class HFEngine:
                 max_new_tokens=settings.max_new_tokens,
                 eos_token_id=self.stop_ids,
                 pad_token_id=self.pad_id,
-                output_logits=True,
+                logits_processor=LogitsProcessorList([recorder]),
                 return_dict_in_generate=True,
             )
-        new_tokens = result.sequences[:, width:].cpu()
-        # raw logits per generated position: (B, R, V) -> log-softmax at the sampled tokens
-        logits = torch.stack(result.logits, dim=1).float().cpu()
-        log_probs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+            generated = result.sequences[:, width:]
+            log_probs = recorder.finish(generated).cpu()  # (B, R), at the sampling temperature
+        new_tokens = generated.cpu()
         generations = []
         for row in range(len(prompts)):
             tokens = new_tokens[row].tolist()
