@@ -8,8 +8,6 @@ import sys
 
 import typer
 
-from hgpo_cli.errors import UserError
-
 # Each module defines `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = [
     "hgpo_cli.commands.config_cmd",
@@ -39,11 +37,16 @@ for _module in COMMAND_MODULES:
 
 def main() -> None:
     """Entry point: run the CLI; a user mistake prints one line on stderr and exits 2."""
+    from hgpo_cli.ray_errors import user_error_in
+
     try:
         app()
-    except UserError as err:
-        print(f"hgpo: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         print("hgpo: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:  # a UserError, also one raised inside a Ray actor: one line; a bug: traceback
+        err = user_error_in(exc)
+        if err is None:
+            raise
+        print(f"hgpo: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)

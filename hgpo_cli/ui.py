@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,28 +25,74 @@ def progress_bars(console: Console) -> Progress:
     )
 
 
-class TrainingUI:
-    """Progress of a training run: one bar for iterations, one for the rollout's steps."""
+def plain_output() -> bool:
+    """Whether to print plain lines instead of live bars: stdout or stderr is not a terminal (piped into
+    `tee`, redirected to a file, captured by a job runner)."""
+    return not (sys.stdout.isatty() and sys.stderr.isatty())
 
-    def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+
+class TrainingUI:
+    """Progress of a training run.
+
+    On a terminal: one bar for iterations and one for the phase that runs (rollout turns, then log-probs,
+    update, weight sync). Otherwise (`plain`): one plain line per phase and per iteration, on stdout when
+    stdout is not a terminal (so `hgpo train | tee log` logs them), else on stderr; messages and the
+    summary go to the same place.
+    """
+
+    def __init__(self, console: Console | None = None, plain: bool | None = None) -> None:
+        if plain is None:
+            plain = (not console.is_terminal) if console is not None else plain_output()
+        self.plain = plain
+        if console is None:
+            to_stdout = plain and not sys.stdout.isatty()
+            console = Console(file=sys.stdout if to_stdout else sys.stderr, soft_wrap=plain)
+        self.console = console
         self.progress = progress_bars(self.console)
         self.iter_task: Any = None
         self.step_task: Any = None
+        self.total = 0
+        self.iteration = 0
+        self.max_steps = 0
+        self.started = 0.0
 
     def message(self, text: str) -> None:
-        self.console.print(f"[bold cyan]hgpo[/] {text}")
+        self.console.print(f"[bold cyan]hgpo[/] {escape(text)}")
+
+    def _line(self, text: str) -> None:
+        self.console.print(f"hgpo {text}", markup=False, highlight=False)
 
     def start_training(self, total: int, done: int, max_steps: int) -> None:
+        self.total, self.max_steps = total, max_steps
+        if self.plain:
+            self._line(f"training: iterations {done}/{total} done")
+            return
         self.progress.start()
         self.iter_task = self.progress.add_task("iterations", total=total, completed=done, info="")
         self.step_task = self.progress.add_task("  rollout", total=max_steps, info="")
 
     def start_iteration(self, iteration: int) -> None:
-        self.progress.update(self.step_task, completed=0, info=f"iteration {iteration}")
+        self.iteration = iteration
+        self.started = time.monotonic()
+        if self.plain:
+            self._line(f"iteration {iteration}/{self.total}: rollout (up to {self.max_steps} turns)")
+            return
+        self.progress.update(
+            self.step_task, description="  rollout", total=self.max_steps, completed=0, info=f"iteration {iteration}"
+        )
 
     def rollout_step(self, step: int, active: int) -> None:
-        self.progress.update(self.step_task, completed=step, info=f"{active} envs active")
+        if not self.plain:
+            self.progress.update(self.step_task, completed=step, info=f"{active} envs active")
+
+    def phase(self, name: str, detail: str = "") -> None:
+        """A phase of the iteration after the rollout begins (log-probs, update, weight sync, critic)."""
+        if self.plain:
+            self._line(f"iteration {self.iteration}/{self.total}: {name}" + (f" ({detail})" if detail else ""))
+            return
+        if self.step_task is not None:
+            info = f"iteration {self.iteration}: {detail}"
+            self.progress.update(self.step_task, description=f"  {name}", total=None, completed=0, info=info)
 
     def end_iteration(self, iteration: int, metrics: dict[str, Any]) -> None:
         info = (
@@ -51,10 +100,16 @@ class TrainingUI:
             f"len {metrics.get('rollout/episode_length', 0):.1f}  "
             f"kl {metrics.get('actor/kl', 0):.4f}  {metrics.get('time/iteration', 0):.0f}s/it"
         )
+        if self.plain:
+            self._line(f"iteration {iteration}/{self.total} done: {info}")
+            return
         self.progress.update(self.iter_task, completed=iteration, info=info)
+        if self.step_task is not None:
+            self.progress.update(self.step_task, description="  done", total=1, completed=1, info="")
 
     def stop(self) -> None:
-        self.progress.stop()
+        if not self.plain:
+            self.progress.stop()
 
 
 def summary_table(title: str, rows: list[tuple[str, str]]) -> Table:

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--grid-file",
             help="A shipped grid (k, alpha, base_group, norm, weighting; see --list-grids) or a "
-            "YAML file with `grid: {key: [values]}` (repeatable; --grid options win).",
+            "YAML file with `grid: {key: \\[values]}` (repeatable; --grid options win).",
         ),
         split: str = typer.Option(
             None, "--split", help="Evaluation split(s), as for hgpo eval (default: the config's eval_split)."
@@ -67,7 +67,8 @@ def register(app: typer.Typer) -> None:
         splits = resolve_splits(env, split, points[0].cfg.env[env].eval_split)
         status = {p.name: ab.point_status(p, splits, seed_list) for p in points}
 
-        listing = Table(title=f"hgpo ablate: {len(points)} points in {root}", header_style="bold")
+        err.print(f"[bold cyan]hgpo[/] ablation folder {escape(str(root))}")  # a long path, not in the title
+        listing = Table(title=f"hgpo ablate: {len(points)} points", header_style="bold")
         listing.add_column("point")
         listing.add_column("status")
         for point in points:
@@ -100,7 +101,11 @@ def register(app: typer.Typer) -> None:
                 eval_ui = EvalUI(len(splits) * len(seed_list))
                 try:
                     ab.run_point(point.cfg, splits, seed_list, episodes, TrainingUI(), eval_ui)
-                except (UserError, KeyboardInterrupt):
+                except KeyboardInterrupt:
+                    eval_ui.stop()
+                    err.print(f"[bold cyan]hgpo[/] {escape(ab.interrupted_note(points, splits, seed_list, point))}")
+                    raise typer.Exit(130) from None
+                except UserError:
                     raise
                 except Exception as e:  # noqa: BLE001 - one failed point must not stop the others
                     failed[point.name] = e

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from hgpo_cli.errors import UserError
-        from hgpo_cli.eval.compare import cell_text, shown_columns, table_rows
+        from hgpo_cli.eval.compare import cell_text, no_published_reason, shown_columns, table_rows
         from hgpo_cli.eval.compare import compare as run_compare
 
         if not run_dirs and not wandb_project:
@@ -48,10 +48,17 @@ def register(app: typer.Typer) -> None:
         )
         rows = result["rows"]
         columns = shown_columns(rows)
-        table = Table(title="hgpo compare (success %, mean ± std over seeds)", header_style="bold")
-        for name in ("method", "K", "model", "source", *[h for _, h in columns], "runs"):
-            table.add_column(name, justify="right" if name not in ("method", "model", "source", "runs") else "left")
+        reason = no_published_reason(rows)
+        caption = escape(reason) if reason else None
+        table = Table(title="hgpo compare (success %, mean ± std over seeds)", header_style="bold", caption=caption)
         lines = table_rows(rows)
+        widest = {"method": max((len(str(line["method"])) for line in lines), default=6), "K": 1}
+        for name in ("method", "K", "model", "source", *[h for _, h in columns], "runs"):
+            table.add_column(
+                name,
+                justify="right" if name not in ("method", "model", "source", "runs") else "left",
+                min_width=widest.get(name),  # short labels never cut at 80 columns; the others wrap
+            )
         for i, line in enumerate(lines):
             ours = line["row"] == "ours"
             lead = [

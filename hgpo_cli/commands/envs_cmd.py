@@ -21,10 +21,12 @@ def _config(name: str, preset: str | None, overrides: list[str], data_dir: str |
 
     if name not in SUITES:
         raise UserError(f"unknown environment '{name}' (one of {', '.join(SUITES)})")
+    from hgpo_cli.envs.defaults import env_overrides
+
     extra = [f"env.name={name}"]
     if data_dir:
         extra.append(f"env.{name}.data_dir={data_dir}")
-    return load_config(preset, [*overrides, *extra])
+    return load_config(preset, [*env_overrides(name, preset, overrides), *overrides, *extra])
 
 
 def _summary_table(name: str, split: str, summary: dict[str, Any], walkthrough: bool) -> Any:
@@ -37,10 +39,10 @@ def _summary_table(name: str, split: str, summary: dict[str, Any], walkthrough: 
     for task_type, row in summary.get("by_task_type", {}).items():
         games = int(row.get("games", 0))
         loaded = row.get("loaded", "")
-        won = int(row.get("won", 0))
+        won = int(row.get("won") or 0)
         share = f" ({100.0 * won / games:.1f}%)" if walkthrough and games else ""
         table.add_row(task_type, str(games), str(loaded), f"{won}{share}" if walkthrough else "-")
-    games, won = int(summary.get("games", 0)), int(summary.get("won", 0))
+    games, won = int(summary.get("games", 0)), int(summary.get("won") or 0)
     share = f" ({100.0 * won / games:.1f}%)" if walkthrough and games else ""
     table.add_row(
         "[bold]all[/bold]", str(games), str(summary.get("loaded", "")), f"{won}{share}" if walkthrough else "-"
@@ -52,6 +54,8 @@ def _print_extras(console: Any, summary: dict[str, Any]) -> None:
     for key, value in summary.items():
         if key in ("games", "loaded", "won", "by_task_type"):
             continue
+        if value is None:
+            continue  # a figure of games not played
         if isinstance(value, float):
             console.print(f"{key}: {value:.4g}")
         elif isinstance(value, list):
@@ -102,8 +106,9 @@ def register(app: typer.Typer) -> None:
         """Load and reset every task of a split; with --walkthrough also solve it.
 
         Prints games, loaded and won per task type (a table, or with --json one JSON object
-        {"games", "loaded", "won", "by_task_type": {type: {"games", "won", ...}}, ...}). Exits 1 when a
-        task does not load.
+        {"games", "loaded", "won", "by_task_type": {type: {"games", "won", ...}}, ...}; without
+        --walkthrough "won" and the scores are null). Plays ALFWorld with 50 turns and WebShop with 15
+        unless --preset or env.max_steps=N says otherwise. Exits 1 when a task does not load.
         """
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -122,6 +127,10 @@ def register(app: typer.Typer) -> None:
                 bar.update(job, completed=done, total=total)
 
             summary = suite.check(cfg, split, walkthrough=walkthrough, limit=limit, progress=progress)
+        if not walkthrough:
+            from hgpo_cli.envs.defaults import unplayed
+
+            summary = unplayed(summary)
         if as_json:
             typer.echo(json.dumps(summary))
         else:
@@ -138,13 +147,17 @@ def register(app: typer.Typer) -> None:
         index: int = typer.Option(0, "--index", min=0, help="Which task of the split (0-based)."),
         split: str = typer.Option(None, "--split", help="Split (default: the config's eval_split)."),
         data_dir: str = typer.Option(None, "--data-dir", help="Data folder (sets env.<name>.data_dir)."),
+        max_steps: int = typer.Option(
+            None, "--max-steps", min=1, help="Turns before the episode ends (default: ALFWorld 50, WebShop 15)."
+        ),
         preset: str = typer.Option(None, "--preset", help=PRESET_HELP),
     ) -> None:
         """Play one task in the terminal: type an action (or its number); `quit` ends."""
         from hgpo_cli.envs.registry import get_suite
         from hgpo_cli.errors import UserError
 
-        cfg = _config(name, preset, list(overrides or []), data_dir)
+        extra = [f"env.max_steps={max_steps}"] if max_steps else []
+        cfg = _config(name, preset, [*(overrides or []), *extra], data_dir)
         split = split or str(cfg.env[name].eval_split)
         suite = get_suite(name)
         tasks = suite.list_tasks(cfg, split)

@@ -54,6 +54,9 @@ def register(app: typer.Typer) -> None:
         env_name = cfg.env.name
         splits = resolve_splits(env_name, split, cfg.env[env_name].eval_split)
         out_dir = out or default_out_dir(ref)
+        from hgpo_cli.train.preflight import preflight
+
+        preflight(cfg, model_path=ref.model, splits=splits)  # weights, data, engine: before the progress bars
         from hgpo_cli.eval.evaluate import evaluate_checkpoint  # torch, transformers, ray: after the checks
 
         ui = EvalUI(len(splits) * len(seed_list))
@@ -72,6 +75,7 @@ def register(app: typer.Typer) -> None:
                 )
         finally:
             ui.stop()
-        Console().print(eval_table(env_name, reports))
+        console = Console()
+        console.print(eval_table(env_name, reports, width=console.width))
         for report in reports:
             ui.message(f"wrote {report['paths']['json']} and {report['paths']['markdown']}")

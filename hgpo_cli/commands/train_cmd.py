@@ -17,12 +17,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train an LLM agent with an advantage estimator (HGPO by default) on ALFWorld or WebShop."""
         from hgpo_cli.config import load_config
+        from hgpo_cli.train.preflight import preflight
+        from hgpo_cli.train.run_folder import check_run_folder, run_dir_of
+
+        preset, overrides = split_preset_and_overrides(args or [])
+        cfg = load_config(preset, overrides)
+        preflight(cfg)  # paths, engine, plan: before torch, Ray, games and models load
+        check_run_folder(cfg, run_dir_of(cfg))
+
         from hgpo_cli.train.report import print_training_summary
         from hgpo_cli.train.trainer import train as run_training
         from hgpo_cli.ui import TrainingUI
 
-        preset, overrides = split_preset_and_overrides(args or [])
-        cfg = load_config(preset, overrides)
         ui = TrainingUI()
         summary = run_training(cfg, ui)
         print_training_summary(summary, ui.console)

@@ -55,6 +55,12 @@ class RolloutWorker:
         self.engine.load_weights(state_dict)
         return True
 
+    def load_weight_bucket(self, bucket: dict[str, Any]) -> int:
+        """Load one bucket of a bucketed weight sync; returns how many tensors it held (0: the sync is over)."""
+        if bucket:
+            self.engine.load_weights(bucket, partial=True)
+        return len(bucket)
+
     def ping(self) -> bool:
         return True
 
@@ -65,5 +71,7 @@ def make_rollout_actor(
     """Start the rollout engine as a Ray actor."""
     import ray
 
-    actor_cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(RolloutWorker)
+    from hgpo_cli.ray_errors import defer_init_errors
+
+    actor_cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(defer_init_errors(RolloutWorker))
     return actor_cls.remote(model_path, engine_kwargs, torch_threads)

@@ -21,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 from hgpo_cli.envs.base import StepResult, TaskSpec
+from hgpo_cli.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class EnvWorker:
                     env = self.suite.make_env(task, self.cfg)
                     self.envs[index] = env
                 results[index] = env.reset()
+            except UserError:
+                raise  # a bad setting or data folder: the run stops with its one line
             except Exception as err:
                 log.exception("resetting environment %d (%s) failed", index, task.task_id)
                 self._drop(index)
@@ -120,11 +123,22 @@ class EnvWorker:
             self._drop(index)
 
 
+def _raise_user_error(err: BaseException) -> None:
+    """A user mistake inside a worker (a bad setting) stops the run with its one line; nothing else does."""
+    from hgpo_cli.ray_errors import user_error_in
+
+    found = user_error_in(err)
+    if found is not None:
+        raise found from None
+
+
 @functools.lru_cache(maxsize=1)
 def _remote_worker_class() -> Any:
     import ray
 
-    return ray.remote(EnvWorker)
+    from hgpo_cli.ray_errors import defer_init_errors
+
+    return ray.remote(defer_init_errors(EnvWorker))
 
 
 def ensure_ray(cfg: Any) -> None:
@@ -245,6 +259,7 @@ class EnvPool:
                 try:
                     results.update(ray.get(future))
                 except Exception as err:
+                    _raise_user_error(err)
                     log.warning("environment worker %d failed during reset (%s)", w, type(err).__name__)
                     self._recover(w)
                     retry.append(w)
@@ -282,6 +297,7 @@ class EnvPool:
             try:
                 out = ray.get(future)
             except Exception as err:
+                _raise_user_error(err)
                 held = [i for i, owner in self._worker_of.items() if owner == w]
                 self._lose(held, w, err)
                 self._recover(w)

@@ -246,6 +246,23 @@ def point_status(point: Point, splits: list[str], seeds: tuple[int, ...]) -> str
     return "partial" if latest_checkpoint(point.run_dir) is not None else "new"
 
 
+def interrupted_note(points: list[Point], splits: list[str], seeds: tuple[int, ...], current: Point) -> str:
+    """What an interrupted `hgpo ablate` leaves: points done, the current point's newest checkpoint, and how
+    to go on (the same command skips what is done and resumes the rest)."""
+    done = [p for p in points if point_status(p, splits, seeds) == "done"]
+    newest = latest_checkpoint(current.run_dir)
+    if (current.final_checkpoint / "state.json").is_file():
+        where = f"{current.name} is trained ({current.final_checkpoint}); its unfinished evaluation is not saved"
+    elif newest is not None:
+        where = f"{current.name} is saved at {newest}"
+    else:
+        where = f"{current.name} had no checkpoint yet"
+    return (
+        f"interrupted: {len(done)}/{len(points)} point(s) done and evaluated; {where}; "
+        "the same `hgpo ablate` command again skips what is done and resumes the rest"
+    )
+
+
 # ---------------------------------------------------------------------------------------------- running
 def run_point(
     cfg: DictConfig,

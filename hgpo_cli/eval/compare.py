@@ -391,12 +391,32 @@ NOTE = (
 )
 
 
+def no_published_reason(rows: list[Row]) -> str | None:
+    """Why the comparison shows no published numbers (no row's model and method match a published entry),
+    or None when some row has them."""
+    if not rows or any(r.published for r in rows):
+        return None
+    from hgpo_cli.eval.published import PUBLISHED
+
+    models = sorted({r.model for r in rows})
+    published = sorted({p.model for p in PUBLISHED})
+    return (
+        f"No published numbers shown: the models trained here ({', '.join(models)}) are not among the published "
+        f"ones ({', '.join(published)}). `hgpo compare --match-model {published[0]}` puts that model's published "
+        "numbers beside every row, as a reference point."
+    )
+
+
 def markdown(
     rows: list[Row], warnings: list[str] | None = None, sources: list[str] | None = None, match_model: str | None = None
 ) -> str:
     columns = shown_columns(rows)
     header = ["method", "K", "model", "setting", "source", *[h for _, h in columns], "runs"]
-    out = ["# Comparison with the published numbers", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out = ["# Comparison with the published numbers", ""]
+    reason = no_published_reason(rows)
+    if reason:
+        out += [reason, ""]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for line in table_rows(rows):
         first = line["row"] == "ours"
         lead = [line["method"], str(line["K"]), line["model"], line["setting"]] if first else ["", "", "", ""]

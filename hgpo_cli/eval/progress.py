@@ -53,25 +53,41 @@ class EvalUI:
         self.progress.stop()
 
 
-def eval_table(env: str, reports: list[dict[str, Any]]) -> Any:
-    """A rich table of evaluation reports: each split's seeds, then its mean ± std over seeds (bold)."""
+NARROW = 100  # below this many columns the tables take their narrow layout
+SPLIT_SHORT = {"eval_in_distribution": "in", "eval_out_of_distribution": "out"}
+
+
+def eval_table(env: str, reports: list[dict[str, Any]], width: int | None = None) -> Any:
+    """A rich table of evaluation reports: each split's seeds, then its mean ± std over seeds (bold).
+
+    Narrower than `NARROW` columns (`width`, e.g. a console's), split names are shortened (in, out; said
+    in the caption) and mean ± std take two lines, so no column is cut at 80 characters.
+    """
     from rich.table import Table
 
     from hgpo_cli.eval.summary import column_order
 
+    narrow = width is not None and width < NARROW
     columns = column_order(env, sorted({c for r in reports for c in r["stats"]}))
     label = {"All": "All (success %)" if env == "alfworld" else "success %", "score": "score"}
+    if narrow:
+        label["All"] = "All %" if env == "alfworld" else "success %"
     title = f"{env} evaluation: {reports[0]['checkpoint']}" if reports else env
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("split")
-    table.add_column("seed")
+    shortened = sorted({r["split"] for r in reports if r["split"] in SPLIT_SHORT}) if narrow else []
+    caption = ", ".join(f"{SPLIT_SHORT[s]}: {split_label(s)}" for s in shortened) or None
+    table = Table(title=title, show_header=True, header_style="bold", caption=caption)
+    table.add_column("split", no_wrap=True)
+    table.add_column("seed", no_wrap=not narrow)
     for column in columns:
         table.add_column(label.get(column, column), justify="right")
+    sep = "\n" if narrow else " "
     for report in reports:
         name = split_label(report["split"])
+        name = SPLIT_SHORT.get(report["split"], name) if narrow else name
         for seed, values in report["per_seed"].items():
             table.add_row(name, str(seed), *(f"{values[c]:.1f}" if c in values else "-" for c in columns), style="dim")
         stats = report["stats"]
-        cells = [f"{stats[c]['mean']:.1f} ± {stats[c]['std']:.1f}" if c in stats else "-" for c in columns]
-        table.add_row(name, f"mean ± std ({len(report['per_seed'])})", *cells, style="bold", end_section=True)
+        cells = [f"{stats[c]['mean']:.1f}{sep}± {stats[c]['std']:.1f}" if c in stats else "-" for c in columns]
+        seeds = f"mean ± std{sep}({len(report['per_seed'])})"
+        table.add_row(name, seeds, *cells, style="bold", end_section=True)
     return table

@@ -59,6 +59,10 @@ def load_causal_lm(
         )
     except OSError as err:
         raise UserError(f"could not load the model '{path}': {str(err).splitlines()[0]}") from None
+    except Exception as err:
+        if type(err).__name__ != "SafetensorError":  # broken weight files are the user's to fix; others are bugs
+            raise
+        raise UserError(f"broken model weights in {path}: {str(err).splitlines()[0]}") from None
     if gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hgpo_cli.train.retention import folder_size, human_size
 from hgpo_cli.ui import summary_table
 
 
@@ -12,6 +13,7 @@ def print_training_summary(summary: Any, console: Any) -> None:
         ("run folder", str(summary.run_dir)),
         ("iterations done", str(summary.iterations_done)),
         ("last checkpoint", str(summary.last_checkpoint) if summary.last_checkpoint else "-"),
+        ("run folder size", human_size(folder_size(summary.run_dir))),
     ]
     if summary.history:
         first, last = summary.history[0], summary.history[-1]
