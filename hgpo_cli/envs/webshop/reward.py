@@ -196,7 +196,7 @@ _SPACY_MODELS: dict[str, Any] = {}
 
 
 def nouns_with_spacy(model: str) -> Callable[[str], list[str]]:
-    """A noun extractor using an installed spaCy model (the original used `en_core_web_lg`)."""
+    """A noun extractor using an installed spaCy model (master uses `en_core_web_sm`)."""
     from hgpo_cli.errors import UserError
 
     if model not in _SPACY_MODELS:
