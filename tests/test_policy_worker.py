@@ -108,7 +108,9 @@ def test_log_probs_are_those_of_the_sampling_temperature(tiny_model_dir):
 def test_two_data_parallel_workers_equal_one(tiny_model_dir, ray_local):
     import ray
 
-    cfg = trainer_cfg(ppo_mini_batch_size=4, micro_batch_size=2)
+    # global scale: the sum over ranks is one big batch whatever the split (micro mode weighs micro-batches,
+    # whose make-up depends on the ranks, as verl's does)
+    cfg = trainer_cfg(ppo_mini_batch_size=4, micro_batch_size=2, loss_scale="global", shuffle=True, pad_batch="none")
     single = PolicyWorker(str(tiny_model_dir), MODEL_CFG, cfg)
     samples = fixed_batch(single.tokenizer, n=8)
     for sample, lp in zip(samples, single.log_probs(samples), strict=True):

@@ -2,7 +2,8 @@
 
 Run as a Ray actor (`make_policy_workers`). With several workers, each takes its share of every
 mini-batch and gradients are summed over ranks with torch.distributed (gloo on CPU, NCCL on GPU);
-the per-micro-batch loss weights make the result equal to one big batch.
+the mini-batches and per-micro-batch loss weights come from `hgpo_cli.train.minibatch.plan_update`
+(trainer.loss_scale=global: the result equals one big batch; micro: verl's per-micro-batch mean).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from hgpo_cli.distributed import set_torch_threads
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
 from hgpo_cli.train.loss import entropy_from_logits, policy_objective, token_log_probs
+from hgpo_cli.train.minibatch import plan_update
 
 
 def trainer_settings(**overrides: Any) -> dict[str, Any]:
@@ -152,36 +154,53 @@ class PolicyWorker:
         return sum(1 for s in micro if s.response_ids) / max(1, sum(1 for s in mini if s.response_ids))
 
     def update(self, samples: list[TrainSample], seed: int) -> dict[str, float]:
-        """PPO epochs over shuffled mini-batches; returns metrics averaged over optimizer steps."""
+        """PPO epochs over the mini-batches of `plan_update` (order, padding, rank split and micro-batch
+        weights as trainer.shuffle / pad_batch / loss_scale say); returns metrics averaged over optimizer
+        steps (each step's statistics are weight-averaged over its micro-batches)."""
         cfg = self.trainer
-        generator = torch.Generator().manual_seed(seed)
+        plan = plan_update(
+            [len(s.response_ids) for s in samples],
+            [len(s.prompt_ids) + len(s.response_ids) for s in samples],
+            mini_batch_size=cfg["ppo_mini_batch_size"],
+            micro_batch_size=cfg["micro_batch_size"],
+            world_size=self.world_size,
+            epochs=cfg["ppo_epochs"],
+            loss_scale=cfg["loss_scale"],
+            agg_mode=cfg["loss_agg_mode"],
+            shuffle=cfg["shuffle"],
+            pad=cfg["pad_batch"],
+            seed=seed,
+        )
         sums: dict[str, float] = {}
         steps = 0
-        for _ in range(cfg["ppo_epochs"]):
-            order = torch.randperm(len(samples), generator=generator).tolist()
-            for mini_idx in chunks(order, cfg["ppo_mini_batch_size"]):
-                mini = [samples[i] for i in mini_idx]
-                mine = mini[self.rank :: self.world_size]
-                self.optimizer.zero_grad(set_to_none=False)
-                stats_acc: dict[str, float] = {}
-                for micro in chunks(mine, cfg["micro_batch_size"]):
-                    weight = self._micro_weight(micro, mini)
-                    if weight == 0:
-                        continue
-                    loss, stats = self._objective(micro, with_entropy=cfg["entropy_coeff"] > 0)
-                    (loss * weight).backward()
-                    for key, value in stats.items():
-                        stats_acc[key] = stats_acc.get(key, 0.0) + float(value) * weight
-                    stats_acc["loss"] = stats_acc.get("loss", 0.0) + float(loss.detach()) * weight
-                self._all_reduce(stats_acc)
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, cfg["grad_clip"]))
-                if np.isfinite(grad_norm):
-                    self.optimizer.step()
-                stats_acc["grad_norm"] = grad_norm
-                for key, value in stats_acc.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                steps += 1
-        return {f"actor/{k}": v / max(1, steps) for k, v in sums.items()}
+        for step in plan.steps:
+            self.optimizer.zero_grad(set_to_none=False)
+            stats_acc: dict[str, float] = {"weight": 0.0}
+            for micro_batch in step[self.rank]:
+                weight = micro_batch.weight
+                if weight == 0:
+                    continue
+                micro = [samples[i] for i in micro_batch.indices]
+                loss, stats = self._objective(micro, with_entropy=cfg["entropy_coeff"] > 0)
+                (loss * weight).backward()
+                for key, value in stats.items():
+                    stats_acc[key] = stats_acc.get(key, 0.0) + float(value) * weight
+                stats_acc["loss"] = stats_acc.get("loss", 0.0) + float(loss.detach()) * weight
+                stats_acc["weight"] += weight
+            self._all_reduce(stats_acc)
+            total_weight = stats_acc.pop("weight")
+            stats_acc = {k: v / total_weight for k, v in stats_acc.items()} if total_weight > 0 else stats_acc
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, cfg["grad_clip"]))
+            if np.isfinite(grad_norm):
+                self.optimizer.step()
+            stats_acc["grad_norm"] = grad_norm
+            stats_acc["step_weight"] = total_weight
+            for key, value in stats_acc.items():
+                sums[key] = sums.get(key, 0.0) + value
+            steps += 1
+        out = {f"actor/{k}": v / max(1, steps) for k, v in sums.items()}
+        out["actor/padding_copies"] = float(len(plan.copies))
+        return out
 
     def _all_reduce(self, stats: dict[str, float]) -> None:
         """Sum gradients (and the weighted stats) over ranks; no-op with one worker."""
