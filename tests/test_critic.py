@@ -58,7 +58,7 @@ def test_critic_loss_falls_on_a_fixed_batch(tiny_model_dir) -> None:
     after = critic.loss_on(samples, critic.values(samples), returns)
     assert after < 0.75 * before, (before, after)  # measured: 1.03 -> 0.64
     assert stats["critic/grad_norm"] > 0 and 0.0 <= stats["critic/vf_clipfrac"] <= 1.0
-    assert set(stats) >= {"critic/value_loss", "critic/vf_clipfrac", "critic/values_mean", "critic/lr"}
+    assert set(stats) >= {"critic/value_loss", "critic/vf_clipfrac", "critic/vpred_mean", "critic/lr"}
 
 
 def test_resume_keeps_the_critic(tiny_model_dir, tmp_path) -> None:

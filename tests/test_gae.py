@@ -55,3 +55,14 @@ def test_masked_whiten_ignores_masked_entries() -> None:
 
 def test_ppo_is_the_critic_algorithm() -> None:
     assert uses_critic("ppo") and not uses_critic("grpo")
+
+
+def test_collate_takes_per_token_advantages_when_given() -> None:
+    from hgpo_cli.train.batch import TrainSample, collate
+
+    samples = [
+        TrainSample([5, 6], [7, 8], advantage=9.0, token_advantages=[0.25, -0.5]),
+        TrainSample([5], [7, 8, 9], advantage=-1.0),
+    ]
+    batch = collate(samples, pad_id=0)
+    assert batch.advantages.tolist() == [[0.0, 0.25, -0.5], [-1.0, -1.0, -1.0]]

@@ -40,8 +40,27 @@ class HGPOConfig:
 
 
 @dataclass
+class PPOConfig:
+    gamma: float = _f(1.0, "PPO (algorithm.name=ppo): token-level GAE discount (verl's algorithm.gamma default).")
+    lam: float = _f(1.0, "PPO: GAE lambda (verl's algorithm.lam default).")
+
+
+@dataclass
+class FilterGroupsConfig:
+    enable: bool = _f(
+        False, "Dynamic sampling (verl-agent's GiGPO-dynamic): drop task groups whose episode rewards are all equal."
+    )
+    max_num_gen_batches: int = _f(
+        10, "Rollout batches tried per iteration to fill train_batch_size groups; the last one is kept unfiltered."
+    )
+
+
+@dataclass
 class AlgorithmConfig:
-    name: str = _f("hgpo", "Advantage estimator: a name in the estimator registry (grpo, gigpo, hgpo, rloo).")
+    name: str = _f(
+        "hgpo",
+        "Advantage estimator: a name in the estimator registry (grpo, gigpo, hgpo, rloo), or ppo (GAE, a critic).",
+    )
     gamma: float = _f(0.95, "Discount of the step return-to-go.")
     norm: str = _f("mean_std_norm", "mean_std_norm (divide by std + eps) or mean_norm (subtract the mean).")
     eps: float = _f(1e-6, "Added to the std and to the weight sum.")
@@ -51,6 +70,8 @@ class AlgorithmConfig:
     )
     gigpo: GiGPOConfig = field(default_factory=GiGPOConfig)
     hgpo: HGPOConfig = field(default_factory=HGPOConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    filter_groups: FilterGroupsConfig = field(default_factory=FilterGroupsConfig)
 
 
 @dataclass
@@ -231,6 +252,23 @@ class RayConfig:
 
 
 @dataclass
+class CriticConfig:
+    """The value model of algorithm.name=ppo (verl's critic section; defaults as verl-agent's PPO scripts)."""
+
+    model_path: str | None = _f(None, "Base model of the critic; unset: model.path (verl-agent: the policy's).")
+    lr: float = _f(1e-5, "Critic AdamW learning rate (verl-agent's PPO scripts: 1e-5).")
+    weight_decay: float = _f(0.01, "Critic AdamW weight decay (verl default).")
+    grad_clip: float = _f(1.0, "Critic max global grad norm (verl default).")
+    cliprange_value: float = _f(0.5, "Value clip: new values within old +/- this (verl's critic.cliprange_value).")
+    warmup: int = _f(
+        0, "verl's trainer.critic_warmup: the actor is updated at iteration i (1-based) only when warmup <= i."
+    )
+    micro_batch_size: int | None = _f(None, "Step samples per critic forward pass; unset: trainer.micro_batch_size.")
+    num_cpus: float = _f(1.0, "CPUs the critic worker reserves in Ray.")
+    num_gpus: float = _f(0.5, "GPUs the critic worker reserves when training on CUDA.")
+
+
+@dataclass
 class Config:
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -238,5 +276,6 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     ray: RayConfig = field(default_factory=RayConfig)

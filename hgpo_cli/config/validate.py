@@ -41,6 +41,16 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "algorithm.hgpo.history_length": _at_least(0),
     "algorithm.hgpo.alpha": _at_least(0.0),
     "algorithm.hgpo.weighting": _one_of("recipe", "paper"),
+    "algorithm.ppo.gamma": _between(0.0, 1.0),
+    "algorithm.ppo.lam": _between(0.0, 1.0),
+    "algorithm.filter_groups.max_num_gen_batches": _at_least(1),
+    "critic.lr": _at_least(0.0),
+    "critic.weight_decay": _at_least(0.0),
+    "critic.grad_clip": _greater(0.0),
+    "critic.cliprange_value": _greater(0.0),
+    "critic.warmup": _at_least(0),
+    "critic.num_cpus": _at_least(0.0),
+    "critic.num_gpus": _at_least(0.0),
     "env.name": _one_of("alfworld", "webshop"),
     "env.max_steps": _at_least(1),
     "env.num_workers": _at_least(1),
@@ -105,10 +115,18 @@ def validate(cfg: DictConfig) -> None:
         if not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed (must be {allowed})")
     from hgpo_cli.train.advantages import estimator_names
+    from hgpo_cli.train.gae import CRITIC_ALGORITHMS
 
-    names = estimator_names()
+    names = sorted([*estimator_names(), *CRITIC_ALGORITHMS])
     if cfg.algorithm.name not in names:
         raise ConfigError(f"algorithm.name={cfg.algorithm.name!r} is not a known estimator (one of {', '.join(names)})")
+    if cfg.critic.micro_batch_size is not None and cfg.critic.micro_batch_size < 1:
+        raise ConfigError(f"critic.micro_batch_size={cfg.critic.micro_batch_size!r} is not allowed (must be >= 1)")
+    if cfg.algorithm.filter_groups.enable and cfg.trainer.group_size < 2:
+        raise ConfigError(
+            "algorithm.filter_groups.enable=true needs trainer.group_size >= 2 "
+            "(a group of one trajectory never has differing rewards)"
+        )
     trainer = cfg.trainer
     per_step = trainer.micro_batch_size * trainer.num_workers
     if trainer.loss_scale == "micro" and trainer.ppo_mini_batch_size % per_step:

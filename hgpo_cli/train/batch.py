@@ -12,7 +12,8 @@ class TrainSample:
     """One LLM turn to train on.
 
     prompt_ids: (P,) prompt tokens.  response_ids: (R,) sampled tokens.  advantage: the step's scalar,
-    broadcast to all R tokens.  old_log_probs / ref_log_probs: (R,) under the rollout policy / reference.
+    broadcast to all R tokens, unless token_advantages (R,) gives one per token (PPO's GAE).
+    old_log_probs / ref_log_probs: (R,) under the rollout policy / reference.
     """
 
     prompt_ids: list[int]
@@ -21,6 +22,7 @@ class TrainSample:
     old_log_probs: list[float] | None = None
     ref_log_probs: list[float] | None = None
     meta: dict = field(default_factory=dict)
+    token_advantages: list[float] | None = None
 
 
 @dataclass
@@ -59,7 +61,11 @@ def collate(samples: list[TrainSample], pad_id: int) -> Collated:
         attention[i, width - len(ids) :] = 1
     position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
     response_mask = _right_aligned([[1.0] * len(s.response_ids) for s in samples], r_max)
-    advantages = _right_aligned([[s.advantage] * len(s.response_ids) for s in samples], r_max)
+    per_token = [
+        s.token_advantages if s.token_advantages is not None else [s.advantage] * len(s.response_ids)
+        for s in samples
+    ]
+    advantages = _right_aligned(per_token, r_max)
     has_old = all(s.old_log_probs is not None for s in samples)
     has_ref = all(s.ref_log_probs is not None for s in samples)
     return Collated(

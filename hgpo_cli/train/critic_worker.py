@@ -176,7 +176,7 @@ class CriticWorker:
             for mini in chunks(index, int(self.trainer["ppo_mini_batch_size"])):
                 mini_tokens = float(sum(len(samples[i].response_ids) for i in mini))
                 self.optimizer.zero_grad(set_to_none=False)
-                acc = {"value_loss": 0.0, "vf_clipfrac": 0.0, "values_mean": 0.0}
+                acc = {"value_loss": 0.0, "vf_clipfrac": 0.0, "vpred_mean": 0.0}
                 for micro in chunks(mini, self.micro_size):
                     tokens = float(sum(len(samples[i].response_ids) for i in micro))
                     if tokens == 0:
@@ -189,7 +189,7 @@ class CriticWorker:
                     share = tokens / max(1.0, mini_tokens)  # metrics: token-weighted over the mini-batch
                     acc["value_loss"] += float(loss.detach()) * share
                     acc["vf_clipfrac"] += float(clipfrac) * share
-                    acc["values_mean"] += float(vmean) * share
+                    acc["vpred_mean"] += float(vmean) * share
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, float(self.critic["grad_clip"])))
                 if np.isfinite(grad_norm):
                     self.optimizer.step()

@@ -19,6 +19,7 @@ from hgpo_cli.train.advantages import (
     estimator_params,
     group_stats,
 )
+from hgpo_cli.train.gae import uses_critic
 
 
 @dataclass
@@ -83,6 +84,11 @@ def advantages_for(
     traj_codes = np.array([codes[t] for t in cols.traj_ids.tolist()], dtype=np.int64)
     episode_rewards = np.bincount(traj_codes, weights=cols.rewards)[traj_codes]
     returns, scores = apply_invalid_penalty(returns, episode_rewards, cols.valid, algorithm["invalid_action_penalty"])
+    if uses_critic(algorithm["name"]):
+        # ppo: the step sample's reward (its penalised episode score, at its last token); the per-token
+        # advantages come from GAE once the critic's values are in (hgpo_cli.train.ppo_step)
+        levels = group_stats(cols.group_ids, cols.traj_ids, cols.anchors, algorithm["hgpo"]["history_length"])
+        return AdvantageResult(advantages=scores.copy(), returns=returns, scores=scores, levels=levels)
     adv = compute_advantages(
         algorithm["name"],
         group_ids=cols.group_ids,

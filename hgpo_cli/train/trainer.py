@@ -20,7 +20,9 @@ from hgpo_cli.envs.base import TaskSpec
 from hgpo_cli.train.batch import TrainSample
 from hgpo_cli.train.checkpoint import checkpoint_dir, prune_incomplete, read_state, resolve_resume, write_state
 from hgpo_cli.train.failures import without_failed_trajectories
+from hgpo_cli.train.gae import uses_critic
 from hgpo_cli.train.metrics import iteration_metrics
+from hgpo_cli.train.ppo_step import actor_trains
 from hgpo_cli.train.rollout import RolloutResult, play_episodes, rollout_options
 from hgpo_cli.train.step_advantages import advantages_for
 
@@ -38,9 +40,10 @@ def run_dir_of(cfg: DictConfig) -> Path:
     return Path(cfg.trainer.output_dir or Path("runs") / cfg.trainer.experiment_name)
 
 
-def draw_tasks(tasks: list[TaskSpec], batch_size: int, seed: int, iteration: int) -> list[TaskSpec]:
-    """The tasks of one iteration: a seeded draw without replacement (with, if the split is smaller)."""
-    rng = np.random.default_rng([seed, iteration])
+def draw_tasks(tasks: list[TaskSpec], batch_size: int, seed: int, iteration: int, attempt: int = 0) -> list[TaskSpec]:
+    """The tasks of one iteration: a seeded draw without replacement (with, if the split is smaller).
+    attempt > 0: the further draws of dynamic sampling (algorithm.filter_groups)."""
+    rng = np.random.default_rng([seed, iteration] if attempt == 0 else [seed, iteration, attempt])
     replace = batch_size > len(tasks)
     return [tasks[i] for i in rng.choice(len(tasks), size=batch_size, replace=replace)]
 
@@ -88,6 +91,7 @@ class Trainer:
         trainer = cfg.trainer
         needed = cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus
         needed += trainer.num_workers * trainer.cpus_per_worker
+        needed += cfg.critic.num_cpus if uses_critic(cfg.algorithm.name) else 0
         init_ray(cfg.ray.address, cfg.ray.num_cpus, min_cpus=needed)
         self.device = resolve_device(trainer.device)
         self.suite = get_suite(cfg.env.name)
@@ -127,6 +131,21 @@ class Trainer:
             torch_threads=cfg.trainer.torch_threads,
             temperature=cfg.rollout.temperature,
         )
+        self.critic = None
+        if uses_critic(cfg.algorithm.name):  # ppo: the value model, from the policy's base model (as verl)
+            from hgpo_cli.models.loading import resolve_model_path
+            from hgpo_cli.train.critic_worker import make_critic_worker
+
+            self.critic = make_critic_worker(
+                resolve_model_path(cfg.critic.model_path) if cfg.critic.model_path else self.model_path,
+                self.model_path,
+                OmegaConf.to_container(cfg.critic, resolve=True),
+                trainer_dict,
+                model_dict,
+                num_cpus=cfg.critic.num_cpus,
+                num_gpus=cfg.critic.num_gpus if gpu else 0,
+                torch_threads=cfg.trainer.torch_threads,
+            )
         engine_kwargs = {
             "engine": cfg.rollout.engine,
             "dtype": cfg.model.dtype,
@@ -177,6 +196,28 @@ class Trainer:
             on_step=on_step,
         )
 
+    def rollout_batch(self, it: int, on_step: Any = None) -> tuple[RolloutResult, dict[str, float]]:
+        """The iteration's rollout: train_batch_size task groups; with algorithm.filter_groups.enable,
+        verl-agent's dynamic sampling (hgpo_cli.train.group_filter): more tries until the batch is full."""
+        cfg = self.cfg
+        size, group = cfg.trainer.train_batch_size, cfg.trainer.group_size
+        seed = cfg.trainer.seed * 100_003 + it
+        if not cfg.algorithm.filter_groups.enable:
+            tasks = draw_tasks(self.tasks, size, cfg.trainer.seed, it)
+            group_ids = [f"it{it}-g{i}-{t.task_id}" for i, t in enumerate(tasks)]
+            return self.rollout_once(tasks, group_ids, cfg.rollout.temperature, seed, group, on_step), {}
+        from hgpo_cli.train.group_filter import GroupFilter
+
+        groups = GroupFilter(size, group, int(cfg.algorithm.filter_groups.max_num_gen_batches))
+        while not groups.done:
+            attempt = groups.log.tries
+            tasks = draw_tasks(self.tasks, size, cfg.trainer.seed, it, attempt)
+            tag = f"it{it}" if attempt == 0 else f"it{it}-try{attempt}"
+            group_ids = [f"{tag}-g{i}-{t.task_id}" for i, t in enumerate(tasks)]
+            result = self.rollout_once(tasks, group_ids, cfg.rollout.temperature, seed + 7919 * attempt, group, on_step)
+            groups.add(result)
+        return groups.batch(), groups.log.metrics()
+
     def attach_log_probs(self, samples: list[TrainSample]) -> None:
         """Old and reference log-probs, recomputed by the policy workers on the exact sampled tokens."""
         import ray
@@ -206,6 +247,8 @@ class Trainer:
 
         folder = checkpoint_dir(self.run_dir, iteration)
         ray.get([w.save.remote(str(folder)) for w in self.workers])
+        if self.critic is not None:
+            ray.get(self.critic.save.remote(str(folder)))  # FOLDER/critic/
         write_state(
             folder,
             {
@@ -226,6 +269,13 @@ class Trainer:
         if folder is None:
             return 0, None
         ray.get([w.load.remote(str(folder)) for w in self.workers])
+        if self.critic is not None:
+            from hgpo_cli.errors import UserError
+            from hgpo_cli.train.critic_worker import CRITIC_DIR
+
+            if not (folder / CRITIC_DIR).is_dir():
+                raise UserError(f"checkpoint {folder} has no critic/ to resume algorithm.name=ppo from")
+            ray.get(self.critic.load.remote(str(folder)))
         self.sync_weights()
         state = read_state(folder)
         self._say(f"resumed from {folder} (iteration {state['iteration']})")
@@ -236,11 +286,7 @@ class Trainer:
         cfg = self.cfg
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        tasks = draw_tasks(self.tasks, cfg.trainer.train_batch_size, cfg.trainer.seed, it)
-        group_ids = [f"it{it}-g{i}-{t.task_id}" for i, t in enumerate(tasks)]
-        result = self.rollout_once(
-            tasks, group_ids, cfg.rollout.temperature, cfg.trainer.seed * 100_003 + it, cfg.trainer.group_size, on_step
-        )
+        result, filter_metrics = self.rollout_batch(it, on_step)
         timings["rollout"] = time.perf_counter() - clock
         # steps of trajectories a failed env worker cut short: neither trained on nor in any group statistic
         result, dropped_steps = without_failed_trajectories(result)
@@ -255,14 +301,32 @@ class Trainer:
         self.attach_log_probs(samples)
         timings["log_probs"] = time.perf_counter() - clock
 
-        clock = time.perf_counter()
-        actor_stats = self.update(samples, seed=cfg.trainer.seed * 100_003 + it)
-        timings["update"] = time.perf_counter() - clock
+        critic_stats: dict[str, float] = {}
+        if self.critic is not None:  # ppo: values, per-token GAE advantages, critic update (verl's order)
+            from hgpo_cli.train.ppo_step import attach_gae, critic_update, critic_values
+
+            clock = time.perf_counter()
+            values = critic_values(self.critic, samples)
+            timings["values"] = time.perf_counter() - clock
+            returns, critic_stats = attach_gae(samples, values, cfg.algorithm.ppo.gamma, cfg.algorithm.ppo.lam)
+            if len(samples) == adv.advantages.size:  # the saved rollouts show each step's mean token advantage
+                adv.advantages = np.array([s.advantage for s in samples])
+            clock = time.perf_counter()
+            critic_stats.update(critic_update(self.critic, samples, values, returns))
+            timings["critic_update"] = time.perf_counter() - clock
+
+        actor_stats: dict[str, float] = {}
+        if self.critic is None or actor_trains(it + 1, int(cfg.critic.warmup)):
+            clock = time.perf_counter()
+            actor_stats = self.update(samples, seed=cfg.trainer.seed * 100_003 + it)
+            timings["update"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
         self.sync_weights()
         timings["weight_sync"] = time.perf_counter() - clock
         metrics = iteration_metrics(result, adv, actor_stats, timings, samples)
+        metrics.update(critic_stats)
+        metrics.update(filter_metrics)
         metrics["rollout/worker_failures_total"] = self.pool.failed_episodes
         metrics["batch/worker_failed_steps_dropped"] = dropped_steps
         return metrics, result, adv
@@ -275,7 +339,7 @@ class Trainer:
 
         with contextlib.suppress(Exception):
             self.pool.close()
-        for actor in [self.rollout, *self.workers]:
+        for actor in [self.rollout, *self.workers, *([self.critic] if getattr(self, "critic", None) else [])]:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
 
