@@ -236,6 +236,11 @@ def test_binary_and_dense_training_rewards():
     assert np.allclose(step_arrays(records, 10.0).rewards, [0.0, 7.5, 10.0])  # a plain scale still works
     cfg = load_config(None, ["env.name=webshop"])
     assert training_reward(cfg) == binary
+    # what the trainer reads: the WebShop suite's training_reward; ALFWorld keeps its plain REWARD_SCALE
+    from hgpo_cli.envs.registry import get_suite
+
+    assert get_suite("webshop").training_reward(cfg) == binary
+    assert not hasattr(get_suite("alfworld"), "training_reward")
     assert training_reward(load_config(None, ["env.name=webshop", "env.webshop.reward=dense"])) == dense
 
 
