@@ -227,6 +227,9 @@ class TrainerConfig:
         0, "torch threads in the trainer and engine actors (0: all cores; phases run one at a time)."
     )
     device: str = _f("auto", "auto, cpu or cuda.")
+    memory_check: bool = _f(
+        True, "On GPU, stop before loading anything when the memory plan (`hgpo plan`) does not fit."
+    )
     eval_after: bool = _f(False, "Evaluate the final policy when training ends.")
     eval_episodes: int = _f(0, "Episodes for that evaluation (0: the whole split).")
     eval_splits: str = _f(

@@ -82,6 +82,7 @@ class Trainer:
         from hgpo_cli.envs.pool import EnvPool
         from hgpo_cli.envs.registry import get_suite
         from hgpo_cli.models.loading import load_tokenizer, resolve_model_path
+        from hgpo_cli.plan.startup import check_training, record_plan
 
         self.cfg = cfg
         self.ui = ui
@@ -94,6 +95,8 @@ class Trainer:
         needed += cfg.critic.num_cpus if uses_critic(cfg.algorithm.name) else 0
         init_ray(cfg.ray.address, cfg.ray.num_cpus, min_cpus=needed)
         self.device = resolve_device(trainer.device)
+        # the memory plan (`hgpo plan`): a GPU run that does not fit stops here, before anything is loaded
+        self.memory_plan = check_training(cfg, self.device)
         self.suite = get_suite(cfg.env.name)
         split = cfg.env[cfg.env.name].train_split
         self.tasks = self.suite.list_tasks(cfg, split)
@@ -108,6 +111,7 @@ class Trainer:
         self.tokenizer = load_tokenizer(self.model_path)
         self.pool = EnvPool(cfg)
         self._start_actors()
+        record_plan(cfg, self.device, self.run_dir)  # RUN_DIR/plan.json
 
     def _say(self, message: str) -> None:
         if self.ui is not None:
