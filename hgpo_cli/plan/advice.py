@@ -82,7 +82,7 @@ class Verdict:
 def _label(overrides: list[str], gpus: int, base_gpus: int) -> str:
     shown = [o for o in overrides if not o.startswith("trainer.num_workers=")]
     if gpus != base_gpus:
-        shown.insert(0, f"--gpus {gpus} (trainer.num_workers={gpus})")
+        shown.insert(0, f"trainer.num_workers={gpus} ({gpus} GPUs)")
     return " ".join(shown)
 
 

@@ -93,6 +93,16 @@ class MemoryPlan:
     def fits(self) -> bool:
         return not self.problems and self.total_gib <= self.settings.gpu_mem_gib
 
+    @property
+    def other_gpu_bytes(self) -> float:
+        """The largest phase on a GPU without the rollout engine (ranks 1..N-1); 0 with one GPU."""
+        if self.settings.gpus == 1:
+            return 0.0
+        return max(
+            sum(v for k, v in parts.items() if not k.startswith(("rollout_", "runtime_engine")))
+            for parts in self.phases.values()
+        )
+
     def largest(self, count: int = 3) -> list[tuple[str, float]]:
         """The `count` largest components of the peak phase, (name, GiB)."""
         items = sorted(self.components.items(), key=lambda kv: -kv[1])
@@ -204,6 +214,7 @@ def plan_summary(plan: MemoryPlan) -> dict[str, Any]:
         "free_gib": round(plan.settings.gpu_mem_gib - plan.total_gib, 2),
         "peak_phase": plan.peak_phase,
         "phases_gib": {k: round(v / GIB, 2) for k, v in plan.phase_totals.items()},
+        "other_gpus_gib": round(plan.other_gpu_bytes / GIB, 2),
         "host_gib": round(plan.host_bytes / GIB, 2),
         "params": plan.params.total,
         "trainable_params": plan.trainable,

@@ -92,7 +92,8 @@ def print_plan(verdict: Verdict, console: Any, *, preset: str, model: str, shape
     title = f"memory plan: {preset} ({model}), {s.gpus} GPU(s), {plan.peak_phase} phase"
     console.print(plan_table(verdict, title))
     phases = ", ".join(f"{k} {v / GIB:.1f}" for k, v in plan.phase_totals.items())
-    console.print(f"phases (GiB on GPU 0): {phases}; host memory for offload: {plan.host_bytes / GIB:.1f} GiB")
+    others = f"; each other GPU {plan.other_gpu_bytes / GIB:.1f}" if s.gpus > 1 else ""
+    console.print(f"phases (GiB on GPU 0): {phases}{others}; host memory for offload: {plan.host_bytes / GIB:.1f} GiB")
     console.print(f"{plan.params.total:,} parameters ({plan.trainable:,} trained); shape from {shape_source}")
     colour = "green" if verdict.fits else "red"
     console.print(f"[bold {colour}]{verdict.line()}[/]")
