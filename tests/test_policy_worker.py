@@ -124,8 +124,9 @@ def test_two_data_parallel_workers_equal_one(tiny_model_dir, ray_local):
     torch.testing.assert_close(vectors[0], vectors[1], rtol=0, atol=0)
     torch.testing.assert_close(vectors[0], single.parameter_vector(), rtol=1e-3, atol=1e-5)
     assert stats[0]["actor/loss"] == pytest.approx(expected["actor/loss"], rel=1e-4, abs=1e-6)
-    for w in workers:
-        ray.kill(w)
+    from hgpo_cli.train.placement import release_actors
+
+    release_actors(workers)
 
 
 def test_lora_trains_adapters_and_saves_a_merged_hf_policy(tiny_model_dir, tmp_path):

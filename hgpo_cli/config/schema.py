@@ -156,7 +156,14 @@ class AgentConfig:
 @dataclass
 class ModelConfig:
     path: str = _f("embedded:smollm2-135m-instruct", "HF model id, local folder, or embedded:<name>.")
-    dtype: str = _f("float32", "float32, bfloat16 or float16 for the trained weights.")
+    dtype: str = _f(
+        "float32",
+        "Compute dtype: float32, bfloat16 or float16 (trainer forward/backward through FSDP2 mixed precision, "
+        "the reference model and the rollout engine).",
+    )
+    master_dtype: str = _f(
+        "float32", "Dtype of the trained (master) weights and AdamW state; bfloat16 loses small updates."
+    )
     lora_rank: int = _f(0, "LoRA rank (0 trains all weights).")
     lora_alpha: int = _f(32, "LoRA alpha.")
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass.")
@@ -175,6 +182,15 @@ class RolloutConfig:
     gpu_memory_utilization: float = _f(0.5, "vLLM only.")
     num_cpus: float = _f(1.0, "CPUs the rollout engine actor reserves in Ray.")
     num_gpus: float = _f(0.5, "GPUs the rollout engine actor reserves when training on CUDA (shared with the trainer).")
+
+
+@dataclass
+class FsdpConfig:
+    offload_params: bool = _f(False, "Policy parameters and gradients in host memory (FSDP2 CPUOffloadPolicy).")
+    offload_optimizer: bool = _f(False, "Keep the AdamW state in host memory between updates.")
+    offload_reference: bool = _f(False, "Keep the reference model's parameters in host memory (else sharded).")
+    reshard_after_forward: bool = _f(True, "Free gathered parameters after each layer's forward (ZeRO-3).")
+    sync_bucket_mb: int = _f(256, "Weight sync to the rollout engine gathers full tensors in buckets of this size.")
 
 
 @dataclass
@@ -215,6 +231,16 @@ class TrainerConfig:
         "micro_batch_size x num_workers (verl-agent's adjust_batch); none: train on the batch as it is.",
     )
     save_freq: int = _f(10, "Save a checkpoint every this many iterations (and at the end).")
+    keep_checkpoints: int = _f(
+        2,
+        "Checkpoints whose policy/ is kept (the newest N; 0: all). Only the newest keeps the optimizer "
+        "state: resuming needs no other (see hgpo_cli/train/retention.py).",
+    )
+    keep_final_optimizer: bool = _f(
+        False,
+        "Keep the training state (optimizer, sharded/) in the final checkpoint of a finished run (1.6 GB for "
+        "the 135M default); only needed to extend the run later with Adam's moments intact.",
+    )
     resume: str = _f("auto", "auto (latest checkpoint in the run folder), never, or a checkpoint path.")
     seed: int = _f(0, "Seed of tasks, sampling and initialisation.")
     num_workers: int = _f(1, "Data-parallel trainer workers (torch.distributed: gloo on CPU, NCCL on GPU).")
@@ -238,6 +264,8 @@ class TrainerConfig:
         "empty: the environment's eval_split.",
     )
     save_rollouts: bool = _f(True, "Save each iteration's step records for `hgpo analyze groups`.")
+    save_dtype: str = _f("", "Dtype of the exported HF policy: float32, bfloat16 or float16 (empty: the master dtype).")
+    fsdp: FsdpConfig = field(default_factory=FsdpConfig)
 
 
 @dataclass

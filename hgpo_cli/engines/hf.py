@@ -127,10 +127,11 @@ class HFEngine:
             )
         return generations
 
-    def load_weights(self, state_dict: dict[str, Any]) -> None:
-        """Copy new policy weights in (names as in the HF model's own state_dict)."""
+    def load_weights(self, state_dict: dict[str, Any], partial: bool = False) -> None:
+        """Copy new policy weights in (names as in the HF model's own state_dict); `partial`: a bucket of
+        them (the other weights stay as they are; unknown names are still an error)."""
         missing, unexpected = self.model.load_state_dict(state_dict, strict=False)
-        real_missing = [k for k in missing if not k.endswith("lm_head.weight")]
+        real_missing = [] if partial else [k for k in missing if not k.endswith("lm_head.weight")]
         if real_missing or unexpected:
             raise RuntimeError(f"weight update mismatch: missing={real_missing[:3]} unexpected={unexpected[:3]}")
 

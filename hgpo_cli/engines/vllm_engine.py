@@ -93,8 +93,9 @@ class VLLMEngine:
         worker = getattr(worker, "worker", worker)
         return worker.model_runner.model
 
-    def load_weights(self, state_dict: dict[str, Any]) -> None:
-        """Load new policy weights into the running engine (vLLM's own name mapping)."""
+    def load_weights(self, state_dict: dict[str, Any], partial: bool = False) -> None:
+        """Load new policy weights into the running engine (vLLM's own name mapping; a partial bucket
+        loads the same way)."""
         model = self._model()
         dtype = next(model.parameters()).dtype
         model.load_weights(weights=[(name, value.to(dtype)) for name, value in state_dict.items()])

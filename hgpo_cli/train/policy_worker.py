@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,20 @@ import torch
 
 from hgpo_cli.distributed import set_torch_threads
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
+from hgpo_cli.train.dist_checkpoint import export_hf, has_sharded, load_rng, load_sharded, save_rng, save_sharded
 from hgpo_cli.train.loss import entropy_from_logits, policy_objective, token_log_probs
 from hgpo_cli.train.minibatch import plan_update
+from hgpo_cli.train.precision import precision_of
+from hgpo_cli.train.sharding import (
+    ensure_process_group,
+    freeze,
+    full_value,
+    lockstep_micro_batches,
+    move_optimizer_state,
+    needs_fsdp,
+    shard_model,
+)
+from hgpo_cli.train.weight_sync import buckets, full_state_dict, full_state_items
 
 
 def trainer_settings(**overrides: Any) -> dict[str, Any]:
@@ -72,33 +83,60 @@ class PolicyWorker:
         self.temperature = float(temperature)
         self.device = torch.device(trainer["device"])
         torch.manual_seed(trainer["seed"])
-        load_kwargs = {
-            "dtype": model_cfg["dtype"],
-            "trust_remote_code": model_cfg["trust_remote_code"],
-        }
+        # master weights (and so AdamW state) in model.master_dtype; compute, reference, engine in model.dtype
+        self.precision = precision_of(model_cfg, trainer, warn=rank == 0)
+        dtypes = self.precision.names()
+        fsdp = trainer.get("fsdp") or {}
+        # FSDP2 with several ranks (it reduces the gradients) or for mixed precision; else a plain module
+        self.sharded = needs_fsdp(world_size, self.precision.mixed)
+        if self.sharded:
+            ensure_process_group(rank, world_size, dist_url, self.device)
         self.model = load_causal_lm(
             model_path,
+            dtype=dtypes["master"],
+            trust_remote_code=model_cfg["trust_remote_code"],
             gradient_checkpointing=model_cfg["gradient_checkpointing"],
             lora_rank=model_cfg["lora_rank"],
             lora_alpha=model_cfg["lora_alpha"],
-            **load_kwargs,
-        ).to(self.device)
+        )
+        self.model = self._place(
+            self.model,
+            compute_dtype=self.precision.compute,
+            offload=bool(fsdp.get("offload_params", False)),
+            sum_gradients=True,
+        )
         self.model.train()
         self.lora = model_cfg["lora_rank"] > 0
+        self.offload_optimizer = bool(fsdp.get("offload_optimizer", False)) and self.device.type != "cpu"
         self.reference = None
         if trainer["use_kl_loss"] and trainer["kl_coef"] > 0:
-            self.reference = load_causal_lm(model_path, **load_kwargs).to(self.device).eval()
-            for param in self.reference.parameters():
-                param.requires_grad_(False)
+            reference = freeze(
+                load_causal_lm(model_path, dtype=dtypes["compute"], trust_remote_code=model_cfg["trust_remote_code"])
+            )
+            self.reference = self._place(reference, compute_dtype=None, offload=bool(fsdp.get("offload_reference")))
         self.tokenizer = load_tokenizer(model_path)
         self.pad_id = self.tokenizer.pad_token_id
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=trainer["lr"], weight_decay=trainer["weight_decay"])
-        if world_size > 1:
-            import torch.distributed as dist
+        self._sync: Any = None
 
-            backend = "nccl" if self.device.type == "cuda" else "gloo"
-            dist.init_process_group(backend, init_method=dist_url, rank=rank, world_size=world_size)
+    def _place(
+        self, model: torch.nn.Module, *, compute_dtype: torch.dtype | None, offload: bool, sum_gradients: bool = False
+    ) -> torch.nn.Module:
+        """Shard `model` over the trainer ranks (FSDP2) when this worker shards, else move it to the device."""
+        if not self.sharded:
+            return model.to(self.device)
+        if not offload:
+            model = model.to(self.device)
+        fsdp = self.trainer.get("fsdp") or {}
+        return shard_model(
+            model,
+            compute_dtype=compute_dtype,
+            offload_params=offload,
+            reshard_after_forward=bool(fsdp.get("reshard_after_forward", True)),
+            sum_gradients=sum_gradients,
+            device=self.device,
+        )
 
     def _autocast(self) -> Any:
         """bf16 autocast when configured (fp32 master weights and optimizer state stay as they are)."""
@@ -108,10 +146,15 @@ class PolicyWorker:
     # ---- log-probs -----------------------------------------------------------------------------------
     @torch.no_grad()
     def log_probs(self, samples: list[TrainSample]) -> list[dict[str, list[float] | None]]:
-        """Old (current policy) and reference log-probs of each sample's response tokens."""
+        """Old (current policy) and reference log-probs of each sample's response tokens.
+
+        With several ranks each computes those of its share, samples[rank::world_size] (every rank must be
+        called with the same list; `interleave_shares` puts the answers back in order)."""
         self.model.eval()
         out: list[dict[str, list[float] | None]] = []
-        for micro in chunks(samples, self.trainer["micro_batch_size"]):
+        size = self.trainer["micro_batch_size"]
+        shares = [chunks(samples[r :: self.world_size], size) for r in range(self.world_size)]
+        for micro, real in lockstep_micro_batches(shares, self.rank):
             batch = self._to_device(collate(micro, self.pad_id))
             targets = response_targets(batch)
             with self._autocast():
@@ -119,7 +162,7 @@ class PolicyWorker:
                 ref = None
                 if self.reference is not None:
                     ref = token_log_probs(response_logits(self.reference, batch, self.temperature), targets).cpu()
-            for i, sample in enumerate(micro):
+            for i, sample in enumerate(micro if real else []):
                 n = len(sample.response_ids)
                 width = batch.response_width
                 out.append(
@@ -176,10 +219,10 @@ class PolicyWorker:
         for step in plan.steps:
             self.optimizer.zero_grad(set_to_none=False)
             stats_acc: dict[str, float] = {"weight": 0.0}
-            for micro_batch in step[self.rank]:
-                weight = micro_batch.weight
-                if weight == 0:
-                    continue
+            for micro_batch, real in self._lockstep(step):
+                weight = micro_batch.weight if real else 0.0
+                if weight == 0 and not self.sharded:
+                    continue  # under FSDP every rank runs as many passes as the others, weight 0 or not
                 micro = [samples[i] for i in micro_batch.indices]
                 loss, stats = self._objective(micro, with_entropy=cfg["entropy_coeff"] > 0)
                 (loss * weight).backward()
@@ -190,9 +233,9 @@ class PolicyWorker:
             self._all_reduce(stats_acc)
             total_weight = stats_acc.pop("weight")
             stats_acc = {k: v / total_weight for k, v in stats_acc.items()} if total_weight > 0 else stats_acc
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, cfg["grad_clip"]))
+            grad_norm = float(full_value(torch.nn.utils.clip_grad_norm_(self.params, cfg["grad_clip"])))
             if np.isfinite(grad_norm):
-                self.optimizer.step()
+                self._optimizer_step()
             stats_acc["grad_norm"] = grad_norm
             stats_acc["step_weight"] = total_weight
             for key, value in stats_acc.items():
@@ -202,16 +245,27 @@ class PolicyWorker:
         out["actor/padding_copies"] = float(len(plan.copies))
         return out
 
+    def _lockstep(self, step: list[list[Any]]) -> list[tuple[Any, bool]]:
+        """This rank's micro-batches of one optimizer step as (micro-batch, real); under FSDP padded with
+        weight-0 passes to the count of the busiest rank."""
+        if self.sharded:
+            return lockstep_micro_batches(step, self.rank)
+        return [(m, True) for m in step[self.rank]]
+
+    def _optimizer_step(self) -> None:
+        """AdamW step; with trainer.fsdp.offload_optimizer the state visits the device only for the step."""
+        if self.offload_optimizer:
+            move_optimizer_state(self.optimizer, self.device)
+        self.optimizer.step()
+        if self.offload_optimizer:
+            move_optimizer_state(self.optimizer, "cpu")
+
     def _all_reduce(self, stats: dict[str, float]) -> None:
-        """Sum gradients (and the weighted stats) over ranks; no-op with one worker."""
+        """Sum the weighted stats over ranks (FSDP2 itself reduces the gradients); no-op with one worker."""
         if self.world_size == 1:
             return
         import torch.distributed as dist
 
-        for param in self.params:
-            if param.grad is None:
-                param.grad = torch.zeros_like(param)
-            dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
         keys = sorted(stats)
         values = torch.tensor([stats[k] for k in keys], dtype=torch.float64)
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
@@ -253,74 +307,100 @@ class PolicyWorker:
 
     # ---- weights and checkpoints ---------------------------------------------------------------------
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
-        """Full-model weights on CPU under the base model's names (LoRA merged in)."""
-        if not self.lora:
-            return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-        self.model.merge_adapter()
-        try:
-            state = {}
-            for key, value in self.model.get_base_model().state_dict().items():
-                if "lora_" in key:
-                    continue
-                state[key.replace(".base_layer.", ".")] = value.detach().to("cpu", copy=True)
-        finally:
-            self.model.unmerge_adapter()
-        return state
+        """Full-model weights on CPU in the master dtype, under the base model's names (LoRA merged in).
+        A collective under FSDP (every rank must call it); the engine gets them bucket by bucket instead."""
+        return full_state_dict(self.model, lora=self.lora)
 
     def parameter_vector(self) -> torch.Tensor:
-        """All trainable parameters flattened (for tests comparing runs)."""
-        return torch.cat([p.detach().flatten().cpu().float() for p in self.params])
+        """All trainable parameters flattened, gathered from the shards (tests comparing runs; a collective)."""
+        return torch.cat([full_value(p.detach()).flatten().cpu().float() for p in self.params])
+
+    def start_weight_sync(self, bucket_mb: int | None = None) -> int:
+        """Begin handing the full weights, in the compute dtype, to the rollout engine: every rank gathers
+        them one bucket of at most `bucket_mb` MiB (default trainer.fsdp.sync_bucket_mb) at a time."""
+        fsdp = self.trainer.get("fsdp") or {}
+        size = int((bucket_mb or fsdp.get("sync_bucket_mb", 256)) * 2**20)
+        self._sync = buckets(full_state_items(self.model, dtype=self.precision.compute, lora=self.lora), size)
+        return self.rank
+
+    def next_weight_bucket(self) -> dict[str, torch.Tensor] | int:
+        """Rank 0: the next bucket ({} when all were sent); other ranks: how many tensors they gathered
+        and dropped (0 at the end). Every rank must be called once per bucket, in step."""
+        bucket = next(self._sync, {}) if self._sync is not None else {}
+        if not bucket:
+            self._sync = None
+        return bucket if self.rank == 0 else len(bucket)
+
+    def shared_module(self) -> torch.nn.Module | None:
+        """The policy module itself when an engine in this process could generate with it directly (one
+        unsharded rank, compute dtype = master dtype, no LoRA); None otherwise. The seam for an HF engine
+        that shares the trainer's module instead of receiving a copy."""
+        if self.sharded or self.lora or self.precision.mixed:
+            return None
+        return self.model
+
+    def _export_config(self) -> tuple[Any, Any]:
+        base = self.model.get_base_model() if self.lora else self.model
+        return base.config, getattr(base, "generation_config", None)
 
     def save(self, directory: str) -> None:
-        """Rank 0 writes policy/ (HF format, loadable by from_pretrained), optimizer and RNG states."""
-        if self.rank != 0:
-            return
+        """Every rank writes its shards (sharded/, for resume) and RNG state; rank 0 writes policy/ (an HF
+        folder in trainer.save_dtype, loadable by from_pretrained) from weights gathered bucket by bucket."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        if self.lora:
-            self.model.save_pretrained(path / "adapter")
-            self._merged_copy().save_pretrained(path / "policy")
-        else:
-            self.model.save_pretrained(path / "policy")
-        self.tokenizer.save_pretrained(path / "policy")
-        torch.save(self.optimizer.state_dict(), path / "optimizer.pt")
-        torch.save(
-            {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-            path / "rng.pt",
+        save_sharded(self.model, self.optimizer, path, lora=self.lora)
+        config, generation = self._export_config()
+        export_hf(
+            full_state_items(self.model, dtype=self.precision.save, lora=self.lora),
+            config,
+            path / "policy",
+            write=self.rank == 0,
+            dtype=self.precision.save,
+            tokenizer=self.tokenizer,
+            generation_config=generation,
         )
-        (path / "worker.json").write_text(json.dumps({"world_size": self.world_size, "lora": self.lora}))
-
-    def _merged_copy(self) -> torch.nn.Module:
-        """A plain (adapter-free) model holding the merged LoRA weights."""
-        from transformers import AutoModelForCausalLM
-
-        plain = AutoModelForCausalLM.from_config(self.model.get_base_model().config)
-        plain.load_state_dict(self.policy_state_dict(), strict=False)
-        return plain
+        save_rng(path, self.rank)
+        if self.rank == 0:
+            info = {"world_size": self.world_size, "lora": self.lora, **self.precision.names()}
+            (path / "worker.json").write_text(json.dumps(info))
 
     def load(self, directory: str) -> None:
-        """Restore policy weights, optimizer and RNG states from a checkpoint folder."""
-        from safetensors.torch import load_file
-
+        """Restore policy weights, optimizer and RNG states from a checkpoint folder (its sharded/ state;
+        older folders without one: policy/ and optimizer.pt, unsharded workers only)."""
         path = Path(directory)
+        if has_sharded(path):
+            load_sharded(self.model, self.optimizer, path, lora=self.lora)
+        else:
+            self._load_unsharded(path)
+        load_rng(path, self.rank)
+
+    def _load_unsharded(self, path: Path) -> None:
+        """Weights from policy/ (an HF folder), and AdamW state from optimizer.pt when there is one (else
+        Adam restarts): checkpoints written before the sharded state, or stripped of it."""
+        from safetensors.torch import load_file
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
         if self.lora:
             from peft import set_peft_model_state_dict
 
-            set_peft_model_state_dict(self.model, load_file(str(path / "adapter" / "adapter_model.safetensors")))
+            adapter = path / "adapter" / "adapter_model.safetensors"
+            if not adapter.is_file():
+                raise RuntimeError(f"checkpoint {path} has neither sharded/ state nor adapter/ weights to resume from")
+            set_peft_model_state_dict(self.model, load_file(str(adapter)))
         else:
             state = {}
             for shard in sorted((path / "policy").glob("*.safetensors")):
                 state.update(load_file(str(shard)))
-            missing, unexpected = self.model.load_state_dict(state, strict=False)
-            if [k for k in missing if not k.endswith("lm_head.weight")] or unexpected:
-                raise RuntimeError(f"checkpoint {directory} does not match the model")
-            if hasattr(self.model, "tie_weights"):
-                self.model.tie_weights()
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
-        rng = torch.load(path / "rng.pt", weights_only=False)
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
+            if "lm_head.weight" not in state and "model.embed_tokens.weight" in state:
+                state["lm_head.weight"] = state["model.embed_tokens.weight"]  # a tied head is saved once
+            expected = set(self.model.state_dict())
+            if set(state) - expected or expected - set(state):
+                raise RuntimeError(f"checkpoint {path} does not match the model")
+            master = self.precision.master
+            state = {k: v.to(master) for k, v in state.items()}
+            set_model_state_dict(self.model, state, options=StateDictOptions(full_state_dict=True))
+        if (path / "optimizer.pt").is_file():
+            self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
 
     def ping(self) -> int:
         return self.rank
@@ -337,22 +417,32 @@ def make_policy_workers(
     torch_threads: int,
     temperature: float = 1.0,
 ) -> list[Any]:
-    """Start `num_workers` PolicyWorker Ray actors (rank 0 first) joined in one process group."""
-    import ray
+    """Start `num_workers` PolicyWorker Ray actors (rank 0 first) in one placement group (packed on one node
+    when it fits), joined in one process group whose rendezvous is on rank 0's node. `release_actors`
+    (hgpo_cli.train.placement) stops them and frees the group."""
+    from hgpo_cli.cluster import wait_for_actors, waiting_notice
+    from hgpo_cli.ray_errors import defer_init_errors, get_with_notice
+    from hgpo_cli.train.placement import start_ranked_actors
 
-    dist_url = None
-    if num_workers > 1:
-        import socket
+    def kwargs(rank: int) -> dict[str, Any]:
+        return {
+            "model_path": model_path,
+            "model_cfg": model_cfg,
+            "trainer": trainer,
+            "rank": rank,
+            "world_size": num_workers,
+            "torch_threads": torch_threads,
+            "temperature": temperature,
+        }
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        host = ray.util.get_node_ip_address()
-        dist_url = f"tcp://{host}:{port}"
-    actor_cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(PolicyWorker)
-    workers = [
-        actor_cls.remote(model_path, model_cfg, trainer, rank, num_workers, dist_url, torch_threads, temperature)
-        for rank in range(num_workers)
-    ]
-    ray.get([w.ping.remote() for w in workers])
+    notice = waiting_notice("the policy workers")
+    workers, _ = start_ranked_actors(
+        defer_init_errors(PolicyWorker),
+        kwargs,
+        num_workers=num_workers,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        wait=lambda refs: get_with_notice(refs, notice),
+    )
+    wait_for_actors(workers, "the policy workers")
     return workers

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from hgpo_cli.cluster import check_cluster, wait_for_actors
 from hgpo_cli.engines.base import SamplingSettings
 from hgpo_cli.envs.base import TaskSpec
 from hgpo_cli.train.batch import TrainSample
@@ -23,7 +24,10 @@ from hgpo_cli.train.failures import without_failed_trajectories
 from hgpo_cli.train.gae import uses_critic
 from hgpo_cli.train.metrics import iteration_metrics
 from hgpo_cli.train.ppo_step import actor_trains
+from hgpo_cli.train.preflight import preflight
+from hgpo_cli.train.retention import has_training_state, prune_checkpoints
 from hgpo_cli.train.rollout import RolloutResult, play_episodes, rollout_options
+from hgpo_cli.train.run_folder import check_run_folder, run_dir_of, write_run_config
 from hgpo_cli.train.step_advantages import advantages_for
 
 
@@ -34,10 +38,6 @@ class TrainSummary:
     last_checkpoint: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
-
-
-def run_dir_of(cfg: DictConfig) -> Path:
-    return Path(cfg.trainer.output_dir or Path("runs") / cfg.trainer.experiment_name)
 
 
 def draw_tasks(tasks: list[TaskSpec], batch_size: int, seed: int, iteration: int, attempt: int = 0) -> list[TaskSpec]:
@@ -86,9 +86,11 @@ class Trainer:
 
         self.cfg = cfg
         self.ui = ui
+        self.resumed_from: Path | None = None
         self.run_dir = run_dir_of(cfg)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        # nothing is written into the run folder before the run has started (see train/run_folder.py)
+        preflight(cfg)
+        check_run_folder(cfg, self.run_dir)
         trainer = cfg.trainer
         needed = cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus
         needed += trainer.num_workers * trainer.cpus_per_worker
@@ -97,6 +99,7 @@ class Trainer:
         self.device = resolve_device(trainer.device)
         # the memory plan (`hgpo plan`): a GPU run that does not fit stops here, before anything is loaded
         self.memory_plan = check_training(cfg, self.device)
+        self.needs = check_cluster(cfg, self.device)
         self.suite = get_suite(cfg.env.name)
         split = cfg.env[cfg.env.name].train_split
         self.tasks = self.suite.list_tasks(cfg, split)
@@ -111,11 +114,18 @@ class Trainer:
         self.tokenizer = load_tokenizer(self.model_path)
         self.pool = EnvPool(cfg)
         self._start_actors()
+        wait_for_actors([self.rollout, *self.pool.workers], "the engine and environment workers", self.needs)
+        write_run_config(cfg, self.run_dir)
         record_plan(cfg, self.device, self.run_dir)  # RUN_DIR/plan.json
 
     def _say(self, message: str) -> None:
         if self.ui is not None:
             self.ui.message(message)
+
+    def _phase(self, name: str, detail: str = "") -> None:
+        """Tell the UI which phase of the iteration runs now (rollout is reported step by step)."""
+        if self.ui is not None and hasattr(self.ui, "phase"):
+            self.ui.phase(name, detail)
 
     def _start_actors(self) -> None:
         from hgpo_cli.engines.worker import make_rollout_actor
@@ -226,8 +236,10 @@ class Trainer:
         """Old and reference log-probs, recomputed by the policy workers on the exact sampled tokens."""
         import ray
 
-        ref = ray.put(samples)
-        results = ray.get(self.workers[0].log_probs.remote(ref))
+        from hgpo_cli.train.sharding import interleave_shares
+
+        ref = ray.put(samples)  # each rank computes samples[rank::num_workers]
+        results = interleave_shares(ray.get([w.log_probs.remote(ref) for w in self.workers]))
         for sample, lp in zip(samples, results, strict=True):
             sample.old_log_probs = lp["old"]
             sample.ref_log_probs = lp["ref"]
@@ -240,11 +252,10 @@ class Trainer:
         return stats[0]
 
     def sync_weights(self) -> None:
-        """The rollout engine gets the policy's new weights."""
-        import ray
+        """The rollout engine gets the policy's new weights, gathered from the shards bucket by bucket."""
+        from hgpo_cli.train.weight_sync import sync_in_buckets
 
-        state = self.workers[0].policy_state_dict.remote()
-        ray.get(self.rollout.load_weights.remote(state))
+        sync_in_buckets(self.workers, self.rollout)
 
     def save(self, iteration: int, run_id: str | None, history_tail: dict[str, Any]) -> Path:
         import ray
@@ -261,6 +272,13 @@ class Trainer:
                 "metrics": history_tail,
                 "algorithm": self.cfg.algorithm.name,
             },
+        )
+        trainer = self.cfg.trainer
+        prune_checkpoints(
+            self.run_dir,
+            int(trainer.keep_checkpoints),
+            finished=iteration >= int(trainer.iterations),
+            keep_final_optimizer=bool(trainer.keep_final_optimizer),
         )
         return folder
 
@@ -282,7 +300,10 @@ class Trainer:
             ray.get(self.critic.load.remote(str(folder)))
         self.sync_weights()
         state = read_state(folder)
+        self.resumed_from = folder
         self._say(f"resumed from {folder} (iteration {state['iteration']})")
+        if not has_training_state(folder) and int(state["iteration"]) < int(self.cfg.trainer.iterations):
+            self._say("that checkpoint ended a finished run and kept no optimizer state: Adam restarts from zero")
         return int(state["iteration"]), state.get("wandb_run_id")
 
     # ---- one iteration -------------------------------------------------------------------------------
@@ -301,6 +322,7 @@ class Trainer:
         timings["advantages"] = time.perf_counter() - clock
 
         samples = train_samples(result, adv.advantages)
+        self._phase("log-probs", f"{len(samples)} step samples")
         clock = time.perf_counter()
         self.attach_log_probs(samples)
         timings["log_probs"] = time.perf_counter() - clock
@@ -309,6 +331,7 @@ class Trainer:
         if self.critic is not None:  # ppo: values, per-token GAE advantages, critic update (verl's order)
             from hgpo_cli.train.ppo_step import attach_gae, critic_update, critic_values
 
+            self._phase("critic", f"values and update on {len(samples)} step samples")
             clock = time.perf_counter()
             values = critic_values(self.critic, samples)
             timings["values"] = time.perf_counter() - clock
@@ -321,10 +344,12 @@ class Trainer:
 
         actor_stats: dict[str, float] = {}
         if self.critic is None or actor_trains(it + 1, int(cfg.critic.warmup)):
+            self._phase("update", f"{len(samples)} step samples, {cfg.trainer.ppo_epochs} epoch(s)")
             clock = time.perf_counter()
             actor_stats = self.update(samples, seed=cfg.trainer.seed * 100_003 + it)
             timings["update"] = time.perf_counter() - clock
 
+        self._phase("weight sync", "policy -> rollout engine")
         clock = time.perf_counter()
         self.sync_weights()
         timings["weight_sync"] = time.perf_counter() - clock
@@ -346,6 +371,9 @@ class Trainer:
         for actor in [self.rollout, *self.workers, *([self.critic] if getattr(self, "critic", None) else [])]:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
+        from hgpo_cli.train.placement import release_actors
+
+        release_actors(self.workers)  # and the placement group that reserved their resources
 
 
 def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
@@ -422,7 +450,8 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
         finally:
             logger.summary({"iterations_done": done})
             logger.finish()
-    return TrainSummary(trainer.run_dir, done, last_ckpt, history, interrupted)
+    # a resumed run that had nothing left to do still names the checkpoint it holds
+    return TrainSummary(trainer.run_dir, done, last_ckpt or trainer.resumed_from, history, interrupted)
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
