@@ -6,7 +6,8 @@ marks the episode. Such a trajectory did not fail the task, the machine did; sco
 group's mean down and push its siblings' advantages up. verl-agent has no such case (its workers do not
 restart), so we drop the trajectory before the advantages: its steps are neither trained on nor counted
 in any group (episode, step or history level). The episodes stay in the result, so success rates and
-``rollout/worker_failed_episodes`` still count and log them as before.
+``rollout/worker_failed_episodes`` still count and log them as before; the iteration's rollout file
+(``rollouts/iter_*.jsonl``) holds the kept steps only, and ``batch/worker_failed_steps_dropped`` counts the rest.
 """
 
 from __future__ import annotations
