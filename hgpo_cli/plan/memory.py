@@ -26,10 +26,12 @@ The update (forward + backward of one micro-batch) adds:
                    (one rank, compute dtype = master dtype, no offload).
 - unsharded_grads  layer_T (c + 4) + root_T c: one layer's gradient before its fp32 reduce-scatter and the
                    root's, which lives through the backward. 0 without FSDP (counted in gradients).
-- activations      checkpointing: b S (L H c + A), every layer's input plus one layer recomputed in full;
-                   without: b S L A. A, the bytes autograd keeps per token of one layer:
+- activations      checkpointing: b S (L H c + A + F), every layer's input plus one layer recomputed in
+                   full; without: b S (L A + F). A, the bytes autograd keeps per token of one layer:
                    A = c (4H + 3q + 2kv + 4I) + 8H (normed inputs, rotated q and k, v, attention output and
-                   its reshaped copy, gate, up, SiLU(gate), their product, and each RMSNorm's fp32 input).
+                   its reshaped copy, gate, up, SiLU(gate), their product, and each RMSNorm's fp32 input);
+                   F = (4 + 2c) H, the final norm's fp32 input, its output and the lm_head input (a slice
+                   that keeps the whole sequence's storage).
 - logits           b (R+1) V (4 (2 + s + e) + c'): fp32 logits, the fp32 gradient, the fp32 copy divided by
                    the temperature (s = 1 when T is not 0 or 1), the per-row softmax kept for the entropy
                    (e = 1 with an entropy bonus), and the compute-dtype gradient into lm_head (c' = c when
@@ -170,10 +172,11 @@ def compute_plan(shape: ModelShape, s: PlanSettings) -> MemoryPlan:
     else:
         gathered = unsharded = 0.0
     per_layer = activation_bytes_per_token_layer(shape, c)
+    final = (4 + 2 * c) * shape.hidden
     if s.gradient_checkpointing:
-        activations = float(b * tokens * (shape.layers * shape.hidden * c + per_layer))
+        activations = float(b * tokens * (shape.layers * shape.hidden * c + per_layer + final))
     else:
-        activations = float(b * tokens * shape.layers * per_layer)
+        activations = float(b * tokens * (shape.layers * per_layer + final))
     c_grad = c if c < 4 else 0
     logit_bytes = 4 * (2 + int(s.scaled_logits) + int(s.entropy)) + c_grad
     logits = float(b * resp * shape.vocab * logit_bytes)
