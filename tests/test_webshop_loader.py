@@ -154,3 +154,17 @@ def test_oracle_plays_the_real_format(data_dir):
     env = suite.make_env(tasks[0], cfg)
     res = env.reset()
     assert res.observation == "'Search'" and res.instruction == env.goal["instruction_text"]
+
+
+def test_oracle_plays_the_default_synthetic_goals_under_masters_rules(data_dir):
+    catalogue_mod._CATALOGUES.clear()
+    cfg = load_config(None, ["env.name=webshop", f"env.webshop.data_dir={data_dir}", "env.max_steps=15"])
+    # 41 synthetic goals, all below index 500: verl-agent's split evaluates on all of them, trains on none
+    assert len(suite.list_tasks(cfg, "test")) == len(suite.list_tasks(cfg, "validation")) == 41
+    assert suite.list_tasks(cfg, "train") == []
+    out = suite.check(cfg, "test", walkthrough=True)
+    # master: ('color', 'black | white') is matched by 'black | white' -> 'black' (a token of the pair),
+    # ('color', 'tan') becomes 'tan', ('size', '7') is matched by '7': the oracle wins every goal
+    assert out["games"] == out["loaded"] == 41
+    assert out["won"] == 41 and out["score"] == pytest.approx(100.0)
+    catalogue_mod._CATALOGUES.clear()
