@@ -295,9 +295,12 @@ class Trainer:
             from hgpo_cli.errors import UserError
             from hgpo_cli.train.critic_worker import CRITIC_DIR
 
-            if not (folder / CRITIC_DIR).is_dir():
+            if (folder / CRITIC_DIR).is_dir():
+                ray.get(self.critic.load.remote(str(folder)))
+            elif has_training_state(folder):  # trained without a critic (another algorithm.name)
                 raise UserError(f"checkpoint {folder} has no critic/ to resume algorithm.name=ppo from")
-            ray.get(self.critic.load.remote(str(folder)))
+            else:  # the final checkpoint of a finished run, stripped (trainer.keep_final_optimizer=false)
+                self._say("that checkpoint kept no critic/: the critic starts again from the base model")
         self.sync_weights()
         state = read_state(folder)
         self.resumed_from = folder
@@ -385,7 +388,11 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
 
     trainer = Trainer(cfg, ui)
     history: list[dict[str, Any]] = []
-    done, run_id = trainer.restore()
+    try:
+        done, run_id = trainer.restore()
+    except BaseException:
+        trainer.close()  # a checkpoint that cannot be resumed leaves no actors behind
+        raise
     logger = RunLogger(
         trainer.run_dir,
         OmegaConf.to_container(cfg, resolve=True),
