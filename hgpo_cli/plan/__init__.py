@@ -20,7 +20,25 @@ def plan_config(
     """(verdict, where the model shape came from) for a resolved run config."""
     shape, source = resolve_shape(str(cfg.model.path))
     settings = PlanSettings.from_config(cfg, gpus=gpus, gpu_mem_gib=gpu_mem_gib, on_gpu=on_gpu)
-    return judge(shape, settings), source
+    return judge(shape, settings, valid=config_accepts(cfg)), source
+
+
+def config_accepts(cfg: Any) -> Any:
+    """valid(overrides) for the advice search: the config with those overrides passes validation."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from hgpo_cli.config.validate import validate
+    from hgpo_cli.errors import ConfigError
+
+    def valid(overrides: list[str]) -> bool:
+        try:
+            validate(OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides))))
+        except (ConfigError, OmegaConfBaseException):
+            return False
+        return True
+
+    return valid
 
 
 __all__ = ["PlanSettings", "Verdict", "judge", "plan_config", "resolve_shape"]

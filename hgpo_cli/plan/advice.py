@@ -2,17 +2,21 @@
 
 Every suggestion is found by re-running the plan with the change applied (nothing is guessed):
 - more GPUs: the smallest GPU count (trainer.num_workers) up to MAX_GPUS that fits;
-- offload: policy parameters and optimizer state to the host; the reference model to the host;
+- offload: the policy's parameters (and with them gradients, optimizer state and step) to the host; the
+  reference model to the host;
 - gradient checkpointing, when it is off;
 - a smaller micro-batch: the largest trainer.micro_batch_size below the current one that fits;
 - a smaller rollout share: vLLM's largest gpu_memory_utilization (steps of 0.05) below the current one,
   the HF engine's largest rollout.batch_size below the current one, that fits.
-When no offload or checkpointing alone fits, all of them together are tried too; when nothing fits at
-all, a GPU count and a micro-batch are searched with all of them applied.
+A change the run's config would refuse (`valid`, e.g. a micro-batch that does not divide the mini-batch
+under trainer.loss_scale=micro) is skipped. When no offload or checkpointing alone fits, all of them
+together are tried too; when nothing fits at all, a GPU count and a micro-batch are searched with all of
+them applied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,74 +104,85 @@ def _apply(settings: PlanSettings, overrides: list[str]) -> PlanSettings:
     return settings
 
 
-def _try(shape: ModelShape, base: PlanSettings, overrides: list[str]) -> Suggestion | None:
-    settings = _apply(base, overrides)
-    plan = compute_plan(shape, settings)
-    if not plan.fits:
+Valid = Callable[[list[str]], bool]
+
+
+def _any(overrides: list[str]) -> bool:
+    return True
+
+
+@dataclass
+class _Search:
+    """Re-runs the plan of `base` with overrides; `valid` says whether the run's config accepts them."""
+
+    shape: ModelShape
+    base: PlanSettings
+    valid: Valid
+
+    def attempt(self, overrides: list[str]) -> Suggestion | None:
+        if not self.valid(overrides):
+            return None
+        settings = _apply(self.base, overrides)
+        plan = compute_plan(self.shape, settings)
+        if not plan.fits:
+            return None
+        return Suggestion(overrides, settings.gpus, plan.total_gib, _label(overrides, settings.gpus, self.base.gpus))
+
+    def fewest_gpus(self, extra: list[str]) -> Suggestion | None:
+        for gpus in range(self.base.gpus + 1, MAX_GPUS + 1):
+            found = self.attempt([*extra, f"trainer.num_workers={gpus}"])
+            if found is not None:
+                return found
         return None
-    return Suggestion(overrides, settings.gpus, plan.total_gib, _label(overrides, settings.gpus, base.gpus))
+
+    def largest_below(self, key: str, values: list[Any], extra: list[str]) -> Suggestion | None:
+        """The first of `values` (largest first) that fits."""
+        for value in values:
+            found = self.attempt([*extra, f"{key}={value:g}"])
+            if found is not None:
+                return found
+        return None
+
+    def shrinks(self, extra: list[str]) -> list[Suggestion]:
+        """Smaller micro-batch, smaller rollout share, in that order (each the largest value that fits)."""
+        base = self.base
+        found = [self.largest_below("trainer.micro_batch_size", list(range(base.micro_batch_size - 1, 0, -1)), extra)]
+        if base.engine == "vllm":
+            steps = int(round(base.gpu_memory_utilization / 0.05))
+            values = [round(k * 0.05, 2) for k in range(steps - 1, 0, -1)]
+            found.append(self.largest_below("rollout.gpu_memory_utilization", values, extra))
+        else:
+            values = list(range(base.engine_batch_size - 1, 0, -1))
+            found.append(self.largest_below("rollout.batch_size", values, extra))
+        return [x for x in found if x is not None]
 
 
-def _fewest_gpus(shape: ModelShape, base: PlanSettings, extra: list[str]) -> Suggestion | None:
-    for gpus in range(base.gpus + 1, MAX_GPUS + 1):
-        found = _try(shape, base, [*extra, f"trainer.num_workers={gpus}"])
-        if found is not None:
-            return found
-    return None
-
-
-def _largest_below(shape: ModelShape, base: PlanSettings, key: str, values: list[Any], extra: list[str]) -> Any:
-    for value in values:
-        text = str(value).lower() if isinstance(value, bool) else f"{value:g}"
-        found = _try(shape, base, [*extra, f"{key}={text}"])
-        if found is not None:
-            return found
-    return None
-
-
-def _shrinks(shape: ModelShape, base: PlanSettings, extra: list[str]) -> list[Suggestion]:
-    """Smaller micro-batch, smaller rollout share, in that order (each the largest value that fits)."""
-    found: list[Suggestion] = []
-    micro = _largest_below(
-        shape, base, "trainer.micro_batch_size", list(range(base.micro_batch_size - 1, 0, -1)), extra
-    )
-    if micro is not None:
-        found.append(micro)
-    if base.engine == "vllm":
-        steps = int(round(base.gpu_memory_utilization / 0.05))
-        values = [round(k * 0.05, 2) for k in range(steps - 1, 0, -1)]
-        share = _largest_below(shape, base, "rollout.gpu_memory_utilization", values, extra)
-    else:
-        share = _largest_below(shape, base, "rollout.batch_size", list(range(base.engine_batch_size - 1, 0, -1)), extra)
-    if share is not None:
-        found.append(share)
-    return found
-
-
-def judge(shape: ModelShape, settings: PlanSettings) -> Verdict:
-    """The plan of `settings` and, when it does not fit, the suggestions (see the module docstring)."""
+def judge(shape: ModelShape, settings: PlanSettings, valid: Valid | None = None) -> Verdict:
+    """The plan of `settings` and, when it does not fit, the suggestions (see the module docstring).
+    valid(overrides): whether the run's config accepts those overrides (default: any)."""
     plan = compute_plan(shape, settings)
     verdict = Verdict(plan)
     if plan.fits:
         return verdict
+    search = _Search(shape, settings, valid or _any)
     toggles: list[list[str]] = []
     if not settings.offload_params:
-        toggles.append(["trainer.fsdp.offload_params=true", "trainer.fsdp.offload_optimizer=true"])
+        toggles.append(["trainer.fsdp.offload_params=true"])  # the optimizer state and step go with them
     if settings.use_reference and not settings.offload_reference:
         toggles.append(["trainer.fsdp.offload_reference=true"])
     if not settings.gradient_checkpointing:
         toggles.append(["model.gradient_checkpointing=true"])
+    combined = [item for toggle in toggles for item in toggle]
 
-    combined: list[str] = [item for toggle in toggles for item in toggle]
-    found: list[Suggestion | None] = [_fewest_gpus(shape, settings, [])]
-    found.extend(_try(shape, settings, toggle) for toggle in toggles)
+    found: list[Suggestion | None] = [search.fewest_gpus([])]
+    found.extend(search.attempt(toggle) for toggle in toggles)
     singles_fit = any(x is not None for x in found)
     if len(toggles) > 1 and not any(x is not None for x in found[1:]):
-        found.append(_try(shape, settings, combined))  # the offloads and checkpointing together
-    found.extend(_shrinks(shape, settings, []))
+        found.append(search.attempt(combined))  # the offloads and checkpointing together
+    found.extend(search.shrinks([]))
     verdict.suggestions = [x for x in found if x is not None]
     if verdict.suggestions or not combined or singles_fit:
         return verdict
-    with_gpus = _fewest_gpus(shape, settings, combined)
-    verdict.suggestions = [x for x in [with_gpus, *_shrinks(shape, settings, combined)] if x is not None]
+    with_gpus = search.fewest_gpus(combined)
+    verdict.suggestions = [x for x in [with_gpus, *search.shrinks(combined)] if x is not None]
     return verdict

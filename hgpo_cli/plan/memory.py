@@ -11,7 +11,7 @@ Always on the GPU (every phase):
 - gradients        T m / N                 (kept between updates; 0 with offload_params)
 - optimizer_state  2 T m / N               (AdamW exp_avg and exp_avg_sq in the parameters' dtype; 0 with
                                             offload_params (the step runs on the host); with offload_optimizer
-                                            alone it is on the host between updates, on the GPU during one)
+                                            alone it is on the host except during the optimizer step)
 - reference        P c / N                 (frozen, sharded in the compute dtype; 0 with offload_reference or
                                             without a KL loss)
 - rollout engine   vLLM: max(u G, P c), the share it reserves (u = gpu_memory_utilization): its weights P c
@@ -36,8 +36,9 @@ The update (forward + backward of one micro-batch) adds:
                    the temperature (s = 1 when T is not 0 or 1), the per-row softmax kept for the entropy
                    (e = 1 with an entropy bonus), and the compute-dtype gradient into lm_head (c' = c when
                    c < 4, else 0).
-- optimizer_state  (offload_optimizer alone) 2 T m / N brought back for the update.
 
+The optimizer step (after the backward: activations and logits are freed) adds, with offload_optimizer
+alone, the optimizer_state 2 T m / N it brings back to the GPU for the step.
 The log-prob phase (old and reference log-probs, no autograd) adds gathered_params, one layer's forward
 b S c (2H + q + 2kv + 3I), and logits b (R+1) V (c + 4 + 4 s) + (R+1) V 4 (one row's fp32 logsumexp).
 The rollout phase adds nothing to the always-present parts. The plan's total is the largest phase.
@@ -54,7 +55,7 @@ from hgpo_cli.plan.shapes import ModelShape
 
 GIB = float(2**30)
 RUNTIME_GIB = 1.0
-PHASES = ("rollout", "log_probs", "update")
+PHASES = ("rollout", "log_probs", "update", "step")
 
 
 @dataclass
@@ -189,12 +190,12 @@ def compute_plan(shape: ModelShape, s: PlanSettings) -> MemoryPlan:
         "log_probs": {**always, "gathered_params": gathered, "activations": forward_layer, "logits": lp_logits},
         "update": {
             **always,
-            "optimizer_state": optim_always + optim_update,
             "gathered_params": gathered,
             "unsharded_grads": unsharded,
             "activations": activations,
             "logits": logits,
         },
+        "step": {**always, "optimizer_state": optim_always + optim_update},
     }
     host = 0.0
     if s.offload_params:
