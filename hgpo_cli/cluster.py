@@ -27,6 +27,8 @@ class RunNeeds:
     gpus: float
     parts: list[str] = field(default_factory=list)
     gpu_parts: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    gpu_keys: list[str] = field(default_factory=list)
 
 
 def run_needs(cfg: Any, device: str, *, training: bool = True) -> RunNeeds:
@@ -35,33 +37,30 @@ def run_needs(cfg: Any, device: str, *, training: bool = True) -> RunNeeds:
     env, rollout, trainer = cfg.env, cfg.rollout, cfg.trainer
     env_cpus = float(env.num_workers) * float(env.cpus_per_worker)
     cpus = env_cpus + float(rollout.num_cpus)
-    parts = [
-        f"env workers {env.num_workers} x {float(env.cpus_per_worker):g} (env.num_workers, env.cpus_per_worker)",
-        f"engine {float(rollout.num_cpus):g} (rollout.num_cpus)",
-    ]
-    gpus, gpu_parts = 0.0, []
+    parts = [f"env workers {env.num_workers} x {float(env.cpus_per_worker):g}", f"engine {float(rollout.num_cpus):g}"]
+    keys = ["env.num_workers", "env.cpus_per_worker", "rollout.num_cpus"]
+    gpus, gpu_parts, gpu_keys = 0.0, [], []
     if device == "cuda":
         gpus += float(rollout.num_gpus)
-        gpu_parts.append(f"engine {float(rollout.num_gpus):g} (rollout.num_gpus)")
+        gpu_parts.append(f"engine {float(rollout.num_gpus):g}")
+        gpu_keys.append("rollout.num_gpus")
     if training:
         cpus += float(trainer.num_workers) * float(trainer.cpus_per_worker)
-        parts.append(
-            f"trainer {trainer.num_workers} x {float(trainer.cpus_per_worker):g} "
-            "(trainer.num_workers, trainer.cpus_per_worker)"
-        )
+        parts.append(f"trainer {trainer.num_workers} x {float(trainer.cpus_per_worker):g}")
+        keys += ["trainer.num_workers", "trainer.cpus_per_worker"]
         if device == "cuda":
             gpus += float(trainer.num_workers) * float(trainer.gpus_per_worker)
-            gpu_parts.append(
-                f"trainer {trainer.num_workers} x {float(trainer.gpus_per_worker):g} "
-                "(trainer.num_workers, trainer.gpus_per_worker)"
-            )
+            gpu_parts.append(f"trainer {trainer.num_workers} x {float(trainer.gpus_per_worker):g}")
+            gpu_keys += ["trainer.num_workers", "trainer.gpus_per_worker"]
         if "critic" in cfg and _uses_critic(str(cfg.algorithm.name)):
             cpus += float(cfg.critic.num_cpus)
-            parts.append(f"critic {float(cfg.critic.num_cpus):g} (critic.num_cpus)")
+            parts.append(f"critic {float(cfg.critic.num_cpus):g}")
+            keys.append("critic.num_cpus")
             if device == "cuda":
                 gpus += float(cfg.critic.num_gpus)
-                gpu_parts.append(f"critic {float(cfg.critic.num_gpus):g} (critic.num_gpus)")
-    return RunNeeds(cpus=cpus, gpus=gpus, parts=parts, gpu_parts=gpu_parts)
+                gpu_parts.append(f"critic {float(cfg.critic.num_gpus):g}")
+                gpu_keys.append("critic.num_gpus")
+    return RunNeeds(cpus=cpus, gpus=gpus, parts=parts, gpu_parts=gpu_parts, keys=keys, gpu_keys=gpu_keys)
 
 
 def _uses_critic(algorithm: str) -> bool:
@@ -79,13 +78,13 @@ def shortfall(needs: RunNeeds, resources: dict[str, float], address: str) -> str
     problems = []
     if needs.cpus > have_cpus + 1e-9:
         problems.append(
-            f"the run needs {needs.cpus:g} CPUs ({', '.join(needs.parts)}) and the cluster at {address} has "
-            f"{have_cpus:g}; lower those settings or add CPUs to the cluster"
+            f"it needs {needs.cpus:g} CPUs ({', '.join(needs.parts)}) and the cluster at {address} has "
+            f"{have_cpus:g}; lower {', '.join(needs.keys)}, or give the cluster more CPUs"
         )
     if needs.gpus > have_gpus + 1e-9:
         problems.append(
-            f"the run needs {needs.gpus:g} GPUs ({', '.join(needs.gpu_parts)}) and the cluster at {address} has "
-            f"{have_gpus:g}; lower those settings, add GPUs, or train on CPU (trainer.device=cpu)"
+            f"it needs {needs.gpus:g} GPUs ({', '.join(needs.gpu_parts)}) and the cluster at {address} has "
+            f"{have_gpus:g}; lower {', '.join(needs.gpu_keys)}, add GPUs, or train on CPU (trainer.device=cpu)"
         )
     if not problems:
         return None

@@ -32,7 +32,7 @@ def init_ray(address: str | None, num_cpus: int | None = None, min_cpus: float =
     runtime_env = {"env_vars": env_vars}
     if address:
         try:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=True, logging_level="ERROR")
         except ConnectionError as err:
             raise UserError(
                 f"ray.address={address}: no Ray cluster reachable ({err}); run `ray start --head` first"

@@ -500,3 +500,20 @@ def test_eval_table_fits_80_columns() -> None:
     text = buffer.getvalue()
     assert "…" not in text and "Pick2" in text and "in: in-distribution" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_training_ui_on_a_terminal_shows_the_phase() -> None:
+    """On a terminal the second bar names the phase that runs, not the finished rollout."""
+    from hgpo_cli.ui import TrainingUI
+
+    buffer = io.StringIO()
+    ui = TrainingUI(Console(file=buffer, width=120, force_terminal=True))
+    assert not ui.plain
+    ui.start_training(2, 0, 3)
+    ui.start_iteration(1)
+    ui.rollout_step(3, 0)
+    ui.phase("update", "8 step samples, 1 epoch(s)")
+    ui.progress.refresh()
+    ui.stop()
+    last = buffer.getvalue().split("iterations")[-1]
+    assert "update" in last and "8 step samples" in last and "envs active" not in last

@@ -354,7 +354,9 @@ def run_parallel(
                 ray.get(ref)
                 outcome[point.name] = None
             except Exception as err:  # noqa: BLE001 - one failed point must not stop the others
-                outcome[point.name] = err
+                from hgpo_cli.ray_errors import user_error_in
+
+                outcome[point.name] = user_error_in(err) or err  # a user mistake as its one line
             on_event("end", point, outcome[point.name])
     return outcome
 

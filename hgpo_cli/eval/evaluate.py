@@ -47,6 +47,7 @@ def evaluate_checkpoint(
     """
     import ray
 
+    from hgpo_cli.cluster import check_cluster, wait_for_actors
     from hgpo_cli.distributed import init_ray, resolve_device
     from hgpo_cli.engines.worker import make_rollout_actor
     from hgpo_cli.envs.pool import EnvPool
@@ -61,6 +62,7 @@ def evaluate_checkpoint(
         cfg.ray.address, cfg.ray.num_cpus, min_cpus=cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus
     )
     device = resolve_device(cfg.trainer.device)
+    needs = check_cluster(cfg, device, training=False)  # a cluster too small: one line, not a frozen bar
     suite = get_suite(env)
     tasks = suite.list_tasks(cfg, split)
     if episodes:
@@ -83,6 +85,7 @@ def evaluate_checkpoint(
         torch_threads=cfg.trainer.torch_threads,
     )
     pool = EnvPool(cfg)
+    wait_for_actors([engine, *pool.workers], "the engine and environment workers", needs)
     per_seed: dict[int, dict[str, float]] = {}
     episodes_of: dict[int, list[dict[str, Any]]] = {}
     try:
