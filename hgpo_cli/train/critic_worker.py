@@ -264,7 +264,9 @@ def make_critic_worker(
     """Start the CriticWorker Ray actor and wait until its model is loaded."""
     import ray
 
-    actor = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(CriticWorker).remote(
+    from hgpo_cli.ray_errors import defer_init_errors
+
+    actor = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(defer_init_errors(CriticWorker)).remote(
         model_path, tokenizer_path, critic, trainer, model_cfg, torch_threads
     )
     ray.get(actor.ping.remote())

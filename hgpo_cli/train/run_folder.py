@@ -35,6 +35,7 @@ RESUMABLE: tuple[str, ...] = (
     "trainer.output_dir",
     "trainer.experiment_name",
     "trainer.torch_threads",
+    "trainer.memory_check",
     "trainer.cpus_per_worker",
     "trainer.gpus_per_worker",
     "rollout.num_cpus",
