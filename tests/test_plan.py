@@ -398,3 +398,9 @@ def test_a_gpu_run_that_does_not_fit_stops_and_a_cpu_run_only_records(tmp_path):
     path = record_plan(load_config(None, [f"trainer.output_dir={tmp_path}"]), "cpu", tmp_path)
     data = json.loads(path.read_text())
     assert data["device"] == "cpu" and data["per_gpu_gib"]["runtime"] == 0 and data["params"] > 0
+
+
+def test_a_resumed_run_may_switch_the_memory_check():
+    from hgpo_cli.train.run_folder import is_resumable
+
+    assert is_resumable("trainer.memory_check")
