@@ -210,6 +210,27 @@ def test_lora_merge_in_the_gathered_weights_is_peft_s(tiny_model_dir):
     assert not torch.equal(ours["model.layers.0.mlp.up_proj.weight"], base)  # the adapters were merged in
 
 
+def test_lora_trains_under_fsdp_mixed_precision_and_resumes(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    path, lora = str(tiny_model_dir), model_settings(dtype="bfloat16", lora_rank=4, lora_alpha=8)
+    worker = PolicyWorker(path, lora, trainer_cfg(lr=1e-2))
+    assert worker.sharded and {p.dtype for p in worker.params} == {torch.float32}
+    samples = with_log_probs(worker, fixed_batch(worker.tokenizer, n=4))
+    before = worker.policy_state_dict()
+    worker.update(samples, seed=0)
+    after = worker.policy_state_dict()
+    moved = [k for k in after if not torch.equal(after[k], before[k])]
+    assert moved and all("proj" in k for k in moved)  # only the adapted projections, merged in
+    worker.save(str(tmp_path / "ckpt"))
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt" / "policy").state_dict()
+    for key, value in after.items():
+        torch.testing.assert_close(exported[key], value, rtol=0, atol=0)
+    fresh = PolicyWorker(path, lora, trainer_cfg(lr=1e-2))
+    fresh.load(str(tmp_path / "ckpt"))
+    torch.testing.assert_close(fresh.parameter_vector(), worker.parameter_vector(), rtol=0, atol=0)
+
+
 @pytest.mark.slow
 def test_offloaded_policy_and_reference_train_as_the_plain_ones(tiny_model_dir):
     path = str(tiny_model_dir)

@@ -134,7 +134,6 @@ def export_hf(
         (path / "model.safetensors.index.json").write_text(json.dumps(index_json, indent=2))
     config = config.__class__.from_dict(config.to_dict())
     config.dtype = dtype
-    config.torch_dtype = dtype
     config.save_pretrained(path)
     if generation_config is not None:
         generation_config.save_pretrained(path)
