@@ -66,3 +66,20 @@ def test_collate_takes_per_token_advantages_when_given() -> None:
     ]
     batch = collate(samples, pad_id=0)
     assert batch.advantages.tolist() == [[0.0, 0.25, -0.5], [-1.0, -1.0, -1.0]]
+
+
+def test_attach_gae_sets_token_advantages_from_the_step_rewards() -> None:
+    from hgpo_cli.train.batch import TrainSample
+    from hgpo_cli.train.ppo_step import actor_trains, attach_gae
+
+    # rewards 10 (a won episode) and -0.1 (a lost one, invalid step) sit in `advantage` on entry
+    samples = [TrainSample([1], [2, 3], advantage=10.0), TrainSample([1], [4], advantage=-0.1)]
+    returns, metrics = attach_gae(samples, [[1.0, 2.0], [0.0]], gamma=1.0, lam=1.0)
+    assert returns == [[10.0, 10.0], [-0.1]]
+    raw = np.array([9.0, 8.0, -0.1])  # reward - value at every token, then whitened over the 3 tokens
+    white = (raw - raw.mean()) / raw.std(ddof=1)
+    np.testing.assert_allclose(samples[0].token_advantages + samples[1].token_advantages, white, atol=1e-6)
+    assert samples[1].advantage == pytest.approx(white[2])
+    assert metrics["critic/returns_mean"] == pytest.approx((10 + 10 - 0.1) / 3)
+    # verl's critic warmup: the actor trains at 1-based iteration i when warmup <= i
+    assert actor_trains(1, 0) and actor_trains(1, 1) and not actor_trains(1, 2) and actor_trains(2, 2)
