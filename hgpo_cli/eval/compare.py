@@ -68,6 +68,9 @@ IGNORED_KEYS = (
     "rollout.num_cpus",
     "rollout.num_gpus",
     "model.gradient_checkpointing",
+    "critic.micro_batch_size",
+    "critic.num_cpus",
+    "critic.num_gpus",
     "logging",
     "ray",
 )
