@@ -517,3 +517,40 @@ def test_training_ui_on_a_terminal_shows_the_phase() -> None:
     ui.stop()
     last = buffer.getvalue().split("iterations")[-1]
     assert "update" in last and "8 step samples" in last and "envs active" not in last
+
+
+def test_compare_at_80_columns_cuts_no_name(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hgpo_cli.cli import app
+    from tests.test_compare import alf, make_run
+
+    preset = "alfworld-qwen2.5-1.5b"
+    make_run(tmp_path / "hgpo-s0", preset, [], {"eval_in_distribution": {1: alf(90.0), 2: alf(80.0)}})
+    make_run(tmp_path / "gigpo-s0", preset, ["algorithm.name=gigpo"], {"eval_in_distribution": {1: alf(85.0)}})
+    args = ["compare", str(tmp_path / "hgpo-s0"), str(tmp_path / "gigpo-s0"), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, [*args, "--no-plots"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output and "gigpo K=2" in result.output and "HGPO paper" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+def test_ablate_at_80_columns_cuts_no_name_and_titles_stay_short(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hgpo_cli.cli import app
+    from hgpo_cli.eval import ablate as ab
+    from tests.test_ablate import finish, spec
+
+    root = tmp_path / ("a-long-folder-name-for-ablation-results-" * 3) / "abl"
+    grid = ["--grid", "algorithm.hgpo.alpha=0,1", "--grid", "trainer.seed=0,1"]
+    args = ["ablate", "default", "trainer.iterations=4", *grid, "--seeds", "123,456", "--out-root", str(root)]
+    _, points = ab.plan("default", ["trainer.iterations=4"], spec("algorithm.hgpo.alpha=0,1", "trainer.seed=0,1"), root)
+    types = {"Pick": 1.0, "Look": 2.0, "Clean": 3.0, "Heat": 4.0, "Cool": 5.0, "Pick2": 6.0}
+    for i, point in enumerate(points):
+        finish(point, {123: {"All": 10.0 * i, **types}, 456: {"All": 10.0 * i + 4, **types}})
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("Ablation of") :]
+    assert "…" not in table and "7.0" in table and "in: in-distribution" in table
+    assert "hgpo ablate: 4 points" in result.output  # the folder is printed on its own line, not in the title

@@ -120,16 +120,35 @@ def register(app: typer.Typer) -> None:
         keys = [k for k in spec.grid if k != ab.SEED_KEY]
         names = ab.short_keys(keys)
         columns = ab.result_columns(env, rows)
-        table = Table(title=title + " (mean ± std over training x eval seeds)", header_style="bold")
+        from hgpo_cli.eval.progress import NARROW, SPLIT_SHORT
+
+        narrow = out.width < NARROW  # short split names, mean over std: no column cut at 80 characters
+        sep = "\n" if narrow else " "
+        shortened = sorted({r.split for r in rows if r.split in SPLIT_SHORT}) if narrow else []
+        caption = (
+            ", ".join(
+                [*(f"{SPLIT_SHORT[s]}: {split_label(s)}" for s in shortened)]
+                + (["runs: evaluated/all points"] if narrow else [])
+            )
+            or None
+        )
+        table = Table(
+            title=escape(title) + " (mean ± std over training x eval seeds)", header_style="bold", caption=caption
+        )
         for name in [*(names[k] for k in keys), "split", *columns, "runs"]:
             table.add_column(name, justify="left" if name in (*names.values(), "split") else "right")
         for row in rows:
-            cells = [f"{row.cells[c].mean:.1f} ± {row.cells[c].std:.1f}" if c in row.cells else "-" for c in columns]
+            cells = [
+                f"{row.cells[c].mean:.1f}{sep}± {row.cells[c].std:.1f}" if c in row.cells else "-" for c in columns
+            ]
+            split = SPLIT_SHORT.get(row.split, split_label(row.split)) if narrow else split_label(row.split)
             table.add_row(
                 *(escape(row.setting[k]) for k in keys),
-                split_label(row.split),
+                split,
                 *cells,
-                f"{row.runs}" + (f" ({row.missing} missing)" if row.missing else ""),
+                f"{row.runs}/{row.runs + row.missing}"
+                if narrow
+                else f"{row.runs}" + (f" ({row.missing} missing)" if row.missing else ""),
             )
         out.print(table)
         err.print(f"[bold cyan]hgpo[/] wrote {root / 'ablation.md'} and {root / 'ablation.csv'}")
