@@ -72,6 +72,17 @@ def test_bf16_compute_update_at_lr_1e_6_moves_almost_every_decoder_weight(tiny_m
     assert fraction >= 0.99, fraction
 
 
+def test_the_export_keeps_the_master_dtype_unless_save_dtype_says_otherwise(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    for save_dtype, expected in (("", torch.float32), ("bfloat16", torch.bfloat16)):
+        worker = PolicyWorker(str(tiny_model_dir), model_settings(), trainer_cfg(save_dtype=save_dtype))
+        worker.save(str(tmp_path / save_dtype))
+        exported = load_file(str(tmp_path / save_dtype / "policy" / "model.safetensors"))
+        assert {v.dtype for v in exported.values()} == {expected}
+        assert "lm_head.weight" not in exported  # the tied head is saved once, as save_pretrained does
+
+
 def test_bf16_master_weights_warn_once_and_lose_most_updates(tiny_model_dir, capsys):
     worker = PolicyWorker(
         str(tiny_model_dir), model_settings(dtype="bfloat16", master_dtype="bfloat16"), trainer_cfg(lr=1e-6)

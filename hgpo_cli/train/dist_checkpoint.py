@@ -122,6 +122,8 @@ def export_hf(
         save_file({k: v.contiguous() for k, v in bucket.items()}, str(tmp), metadata={"format": "pt"})
         files.append((tmp, list(bucket)))
         total += sum(v.numel() * v.element_size() for v in bucket.values())
+    for tmp, _ in files:
+        tmp.chmod(0o644)  # as save_pretrained leaves them (safetensors writes private files)
     if len(files) == 1:
         files[0][0].rename(path / "model.safetensors")
     else:
