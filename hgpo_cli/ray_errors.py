@@ -106,7 +106,8 @@ def defer_init_errors(cls: type) -> type:
 
     members: dict[str, Any] = {"__init__": init, "__module__": cls.__module__, "__doc__": cls.__doc__}
     for name, method in inspect.getmembers(cls, inspect.isfunction):
-        if not name.startswith("_"):
+        plain = not isinstance(inspect.getattr_static(cls, name), (staticmethod, classmethod))
+        if not name.startswith("_") and plain:
             members[name] = guarded(method)
     deferred = type(cls.__name__, (cls,), members)
     deferred.__qualname__ = cls.__qualname__
