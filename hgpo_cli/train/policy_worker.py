@@ -107,7 +107,13 @@ class PolicyWorker:
         )
         self.model.train()
         self.lora = model_cfg["lora_rank"] > 0
-        self.offload_optimizer = bool(fsdp.get("offload_optimizer", False)) and self.device.type != "cpu"
+        # with offload_params the parameters, their gradients and so the AdamW state and step already live on
+        # the host (CPUOffloadPolicy): moving the state to the device would put it beside host parameters
+        self.offload_optimizer = (
+            bool(fsdp.get("offload_optimizer", False))
+            and not bool(fsdp.get("offload_params", False))
+            and self.device.type != "cpu"
+        )
         self.reference = None
         if trainer["use_kl_loss"] and trainer["kl_coef"] > 0:
             reference = freeze(
