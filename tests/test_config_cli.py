@@ -64,7 +64,7 @@ def test_a_yaml_file_works_as_preset(tmp_path):
         ("algorithm.hgpo.alpha=-0.5", "algorithm.hgpo.alpha=-0.5 is not allowed (must be >= 0)"),
         ("algorithm.hgpo.history_length=-1", "must be >= 0"),
         ("algorithm.gamma=1.5", "algorithm.gamma=1.5 is not allowed (must be in [0, 1])"),
-        ("algorithm.name=ppo2", "not a known estimator (one of gigpo, grpo, hgpo, rloo)"),
+        ("algorithm.name=ppo2", "not a known estimator (one of gigpo, grpo, hgpo, ppo, rloo)"),
         ("algorithm.hgpo.weighting=exact", "one of recipe, paper"),
         ("trainer.kl_type=k9", "one of kl, abs, mse, low_var_kl"),
         (
