@@ -1,5 +1,8 @@
 """What a run asks of Ray (CPUs, GPUs, memory), checked against an existing cluster before any actor is placed.
 
+Memory is not a Ray request of these actors, so a short cluster gets a warning line (from the weights,
+gradients and optimizer state of a CPU run, `host_memory_need`), not a refusal.
+
 A run places `env.num_workers` environment workers of `env.cpus_per_worker` CPUs, one rollout engine of
 `rollout.num_cpus` CPUs (and `rollout.num_gpus` GPUs on CUDA), and `trainer.num_workers` policy workers
 of `trainer.cpus_per_worker` CPUs (and `trainer.gpus_per_worker` GPUs on CUDA). Ray places an actor only
@@ -91,6 +94,37 @@ def shortfall(needs: RunNeeds, resources: dict[str, float], address: str) -> str
     return "Ray cannot place this run: " + "; ".join(problems)
 
 
+# host bytes per weight of a float32 run on CPU: policy, gradient, Adam's two moments, reference, engine copy
+HOST_BYTES_PER_WEIGHT_TRAIN = 4 * 6
+HOST_BYTES_PER_WEIGHT_EVAL = 4
+
+
+def host_memory_need(cfg: Any, *, training: bool = True) -> float | None:
+    """Bytes of host memory the weights, gradients and optimizer state of a CPU run take (activations not
+    counted), from the model's config.json (`hgpo_cli.plan`); None when the shape is unknown."""
+    try:
+        from hgpo_cli.plan.params import count_params
+        from hgpo_cli.plan.shapes import resolve_shape
+
+        shape, _ = resolve_shape(str(cfg.model.path))
+    except Exception:  # noqa: BLE001 - no planner or an unknown model: nothing to compare
+        return None
+    per_weight = HOST_BYTES_PER_WEIGHT_TRAIN if training else HOST_BYTES_PER_WEIGHT_EVAL
+    return float(count_params(shape).total) * per_weight
+
+
+def memory_warning(need: float | None, resources: dict[str, float], address: str) -> str | None:
+    """A line when Ray's memory (what it will give tasks and actors) is below what the weights alone need."""
+    have = float(resources.get("memory", 0.0))
+    if need is None or have <= 0 or need <= have:
+        return None
+    return (
+        f"the run's weights, gradients and optimizer state take about {need / GIB:.1f} GiB of host memory and "
+        f"the cluster at {address} offers Ray {have / GIB:.1f} GiB: it may run out of memory "
+        "(model.lora_rank or a smaller model.path shrink it)"
+    )
+
+
 def check_cluster(cfg: Any, device: str, *, training: bool = True) -> RunNeeds:
     """Stop with one line when the Ray cluster this process joined cannot hold the run's actors.
 
@@ -100,9 +134,14 @@ def check_cluster(cfg: Any, device: str, *, training: bool = True) -> RunNeeds:
 
     needs = run_needs(cfg, device, training=training)
     if cfg.ray.address and ray.is_initialized():
-        message = shortfall(needs, ray.cluster_resources(), str(cfg.ray.address))
+        resources = ray.cluster_resources()
+        message = shortfall(needs, resources, str(cfg.ray.address))
         if message is not None:
             raise UserError(message)
+        if device != "cuda":  # on GPUs the memory plan (`hgpo plan`) checks the device memory
+            warning = memory_warning(host_memory_need(cfg, training=training), resources, str(cfg.ray.address))
+            if warning is not None:
+                print(f"hgpo: warning: {warning}", file=sys.stderr, flush=True)
     return needs
 
 

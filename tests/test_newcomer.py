@@ -554,3 +554,13 @@ def test_ablate_at_80_columns_cuts_no_name_and_titles_stay_short(tmp_path: Path)
     table = result.output[result.output.index("Ablation of") :]
     assert "…" not in table and "7.0" in table and "in: in-distribution" in table
     assert "hgpo ablate: 4 points" in result.output  # the folder is printed on its own line, not in the title
+
+
+def test_memory_warning_from_the_model_shape() -> None:
+    """SmolLM2-135M (134.5M weights) x 24 bytes (policy, gradient, two Adam moments, reference, engine)."""
+    from hgpo_cli.cluster import host_memory_need, memory_warning
+
+    need = host_memory_need(load_config(None, []))
+    assert need == pytest.approx(134_515_008 * 24)
+    assert memory_warning(need, {"memory": 8 * 2**30}, "auto") is None
+    assert "3.0 GiB" in memory_warning(need, {"memory": 2 * 2**30}, "auto")
