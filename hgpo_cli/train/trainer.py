@@ -225,6 +225,12 @@ class Trainer:
         groups = GroupFilter(size, group, int(cfg.algorithm.filter_groups.max_num_gen_batches))
         while not groups.done:
             attempt = groups.log.tries
+            if attempt:
+                self._phase(
+                    "rollout",
+                    f"dynamic sampling try {attempt + 1}/{groups.max_tries}: "
+                    f"{groups.kept_trajectories} of {groups.target_trajectories} trajectories kept so far",
+                )
             tasks = draw_tasks(self.tasks, size, cfg.trainer.seed, it, attempt)
             tag = f"it{it}" if attempt == 0 else f"it{it}-try{attempt}"
             group_ids = [f"{tag}-g{i}-{t.task_id}" for i, t in enumerate(tasks)]
