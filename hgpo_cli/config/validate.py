@@ -107,6 +107,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "rollout.num_cpus": _at_least(0.0),
     "rollout.num_gpus": _at_least(0.0),
     "trainer.device": _one_of("auto", "cpu", "cuda"),
+    "rollout.share_policy": _one_of("auto", "true", "false", "True", "False"),
+    "trainer.fuse_old_log_probs": _one_of("auto", "true", "false", "True", "False"),
     "trainer.eval_episodes": _at_least(0),
     "logging.mode": _one_of("auto", "online", "offline", "disabled"),
 }

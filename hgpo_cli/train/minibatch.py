@@ -141,12 +141,15 @@ def plan_update(
     shuffle: bool = False,
     pad: str = "copy",
     seed: int = 0,
+    sort_by_length: bool = False,
 ) -> UpdatePlan:
     """The optimizer steps of one PPO update over N samples.
 
     response_lengths: (N,) response tokens per sample (what the loss counts); total_lengths: (N,) prompt +
     response tokens (what verl balances the ranks on). See the module docstring for the two layouts and
     the two weightings. A micro-batch without response tokens gets weight 0 (its loss is 0 either way).
+    sort_by_length (loss_scale=global only, where a micro-batch's make-up does not change the loss): each
+    rank's share of a mini-batch is cut into micro-batches of similar total lengths (less padding).
     """
     if loss_scale not in LOSS_SCALES:
         raise ValueError(f"unknown loss_scale {loss_scale!r}; allowed: {', '.join(LOSS_SCALES)}")
@@ -184,6 +187,8 @@ def plan_update(
             step: list[list[MicroBatch]] = []
             for part in ranks:
                 micros = []
+                if sort_by_length and loss_scale == "global":
+                    part = sorted(part, key=lambda p: (total[p], p))
                 for chunk in _micro_chunks(part, micro_batch_size):
                     if units(chunk) == 0:
                         weight = 0.0

@@ -19,6 +19,7 @@ import torch
 from hgpo_cli.distributed import set_torch_threads
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
 from hgpo_cli.train.dist_checkpoint import export_hf, has_sharded, load_rng, load_sharded, save_rng, save_sharded
+from hgpo_cli.train.fast_paths import length_order
 from hgpo_cli.train.loss import entropy_from_logits, policy_objective, token_log_probs
 from hgpo_cli.train.minibatch import plan_update
 from hgpo_cli.train.precision import precision_of
@@ -151,20 +152,27 @@ class PolicyWorker:
 
     # ---- log-probs -----------------------------------------------------------------------------------
     @torch.no_grad()
-    def log_probs(self, samples: list[TrainSample]) -> list[dict[str, list[float] | None]]:
-        """Old (current policy) and reference log-probs of each sample's response tokens.
+    def log_probs(self, samples: list[TrainSample], with_old: bool = True) -> list[dict[str, list[float] | None]]:
+        """Old (current policy) and reference log-probs of each sample's response tokens; `with_old=False`:
+        the reference's only ("old" None: the update takes them from its own forward passes).
 
         With several ranks each computes those of its share, samples[rank::world_size] (every rank must be
         called with the same list; `interleave_shares` puts the answers back in order)."""
         self.model.eval()
         out: list[dict[str, list[float] | None]] = []
         size = self.trainer["micro_batch_size"]
-        shares = [chunks(samples[r :: self.world_size], size) for r in range(self.world_size)]
+        # trainer.sort_by_length: each share in order of length, so a micro-batch pads little (each sample's
+        # log-probs do not depend on the others in its micro-batch); the answers go back to the share's order
+        sort = bool(self.trainer.get("sort_by_length", False))
+        orders = [length_order(samples[r :: self.world_size], sort) for r in range(self.world_size)]
+        shares = [chunks([samples[r :: self.world_size][i] for i in orders[r]], size) for r in range(self.world_size)]
         for micro, real in lockstep_micro_batches(shares, self.rank):
             batch = self._to_device(collate(micro, self.pad_id))
             targets = response_targets(batch)
             with self._autocast():
-                old = token_log_probs(response_logits(self.model, batch, self.temperature), targets).cpu()
+                old = None
+                if with_old:
+                    old = token_log_probs(response_logits(self.model, batch, self.temperature), targets).cpu()
                 ref = None
                 if self.reference is not None:
                     ref = token_log_probs(response_logits(self.reference, batch, self.temperature), targets).cpu()
@@ -173,12 +181,15 @@ class PolicyWorker:
                 width = batch.response_width
                 out.append(
                     {
-                        "old": old[i, width - n :].tolist() if n else [],
+                        "old": (old[i, width - n :].tolist() if n else []) if old is not None else None,
                         "ref": (ref[i, width - n :].tolist() if n else []) if ref is not None else None,
                     }
                 )
         self.model.train()
-        return out
+        in_order: list[dict[str, list[float] | None]] = [{}] * len(out)
+        for position, answer in zip(orders[self.rank], out, strict=True):
+            in_order[position] = answer
+        return in_order
 
     def _to_device(self, batch: Any) -> Any:
         for name in (
@@ -219,7 +230,10 @@ class PolicyWorker:
             shuffle=cfg["shuffle"],
             pad=cfg["pad_batch"],
             seed=seed,
+            sort_by_length=bool(cfg.get("sort_by_length", False)),
         )
+        if len(plan.steps) > 1 and any(s.old_log_probs is None for s in samples):
+            raise RuntimeError("old log-probs missing for an update of several optimizer steps")
         sums: dict[str, float] = {}
         steps = 0
         for step in plan.steps:
@@ -286,9 +300,11 @@ class PolicyWorker:
             logits = response_logits(self.model, batch, self.temperature)
         log_probs = token_log_probs(logits, response_targets(batch))
         entropy = entropy_from_logits(logits) if with_entropy else None
+        # no old log-probs: a one-step update, whose forward runs on the weights they would come from
+        old = batch.old_log_probs if batch.old_log_probs is not None else log_probs.detach()
         return policy_objective(
             log_probs,
-            batch.old_log_probs,
+            old,
             batch.ref_log_probs,
             batch.advantages,
             batch.response_mask,
@@ -344,6 +360,27 @@ class PolicyWorker:
         if self.sharded or self.lora or self.precision.mixed:
             return None
         return self.model
+
+    def dropout_free(self) -> bool:
+        """True when the policy's forward is the same in train and eval mode (see train/fast_paths.py)."""
+        from hgpo_cli.train.fast_paths import active_dropout
+
+        return not active_dropout(self.model)
+
+    def start_engine(self, batch_size: int) -> bool:
+        """Host an HF engine over the policy module itself (rollout.share_policy): `generate` then samples
+        with the current weights and no weight sync is needed."""
+        from hgpo_cli.engines.shared import SharedPolicyEngine
+
+        module = self.shared_module()
+        if module is None:
+            raise RuntimeError("this worker's policy is sharded, LoRA or mixed precision: it cannot be shared")
+        self.engine = SharedPolicyEngine(module, self.tokenizer, batch_size=batch_size, device=str(self.device))
+        return True
+
+    def generate(self, prompts: list[list[int]], settings: Any) -> list[Any]:
+        """Sample with the policy module (after `start_engine`), as a rollout actor's `generate`."""
+        return self.engine.generate(prompts, settings)
 
     def _export_config(self) -> tuple[Any, Any]:
         base = self.model.get_base_model() if self.lora else self.model

@@ -92,7 +92,13 @@ class Trainer:
         preflight(cfg)
         check_run_folder(cfg, self.run_dir)
         trainer = cfg.trainer
-        needed = cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus
+        from hgpo_cli.train.fast_paths import fuse_mode, shares_policy
+
+        # the exact shortcuts of one machine (train/fast_paths.py): the engine in the policy worker, and the
+        # old log-probs of a one-step update taken from its own forward passes
+        self.shared_policy = shares_policy(cfg)
+        self.fuse_mode = fuse_mode(cfg)
+        needed = cfg.env.num_workers * cfg.env.cpus_per_worker + (0 if self.shared_policy else cfg.rollout.num_cpus)
         needed += trainer.num_workers * trainer.cpus_per_worker
         needed += cfg.critic.num_cpus if uses_critic(cfg.algorithm.name) else 0
         init_ray(cfg.ray.address, cfg.ray.num_cpus, min_cpus=needed)
@@ -160,6 +166,18 @@ class Trainer:
                 num_gpus=cfg.critic.num_gpus if gpu else 0,
                 torch_threads=cfg.trainer.torch_threads,
             )
+        import ray
+
+        if self.fuse_mode != "false" and not ray.get(self.workers[0].dropout_free.remote()):
+            if self.fuse_mode == "true":
+                from hgpo_cli.errors import UserError
+
+                raise UserError("trainer.fuse_old_log_probs=true: the policy has active dropout (train != eval)")
+            self.fuse_mode = "false"
+        if self.shared_policy:  # rank 0 samples with its own module: no engine actor, no weight copy
+            ray.get(self.workers[0].start_engine.remote(int(cfg.rollout.batch_size)))
+            self.rollout = self.workers[0]
+            return
         engine_kwargs = {
             "engine": cfg.rollout.engine,
             "dtype": cfg.model.dtype,
@@ -238,17 +256,32 @@ class Trainer:
             groups.add(result)
         return groups.batch(), groups.log.metrics()
 
-    def attach_log_probs(self, samples: list[TrainSample]) -> None:
-        """Old and reference log-probs, recomputed by the policy workers on the exact sampled tokens."""
+    def fuses_old_log_probs(self, samples: list[TrainSample]) -> bool:
+        """Whether the update takes the old log-probs from its own forward passes (one optimizer step)."""
+        from hgpo_cli.train.fast_paths import one_step_update
+
+        trainer = OmegaConf.to_container(self.cfg.trainer, resolve=True)
+        return self.fuse_mode != "false" and one_step_update(samples, trainer, int(self.cfg.trainer.num_workers))
+
+    def attach_log_probs(self, samples: list[TrainSample]) -> bool:
+        """Old and reference log-probs, recomputed by the policy workers on the exact sampled tokens; the
+        old ones are left None (and True returned) when the update computes them itself."""
         import ray
 
         from hgpo_cli.train.sharding import interleave_shares
 
+        fused = self.fuses_old_log_probs(samples)
+        if fused and self.workers and not self._has_reference():
+            return True  # neither pass is needed
         ref = ray.put(samples)  # each rank computes samples[rank::num_workers]
-        results = interleave_shares(ray.get([w.log_probs.remote(ref) for w in self.workers]))
+        results = interleave_shares(ray.get([w.log_probs.remote(ref, not fused) for w in self.workers]))
         for sample, lp in zip(samples, results, strict=True):
             sample.old_log_probs = lp["old"]
             sample.ref_log_probs = lp["ref"]
+        return fused
+
+    def _has_reference(self) -> bool:
+        return bool(self.cfg.trainer.use_kl_loss) and float(self.cfg.trainer.kl_coef) > 0
 
     def update(self, samples: list[TrainSample], seed: int) -> dict[str, float]:
         import ray
@@ -258,9 +291,12 @@ class Trainer:
         return stats[0]
 
     def sync_weights(self) -> None:
-        """The rollout engine gets the policy's new weights, gathered from the shards bucket by bucket."""
+        """The rollout engine gets the policy's new weights, gathered from the shards bucket by bucket
+        (nothing to do when it samples with the policy module itself)."""
         from hgpo_cli.train.weight_sync import sync_in_buckets
 
+        if self.shared_policy:
+            return
         sync_in_buckets(self.workers, self.rollout)
 
     def save(self, iteration: int, run_id: str | None, history_tail: dict[str, Any]) -> Path:
@@ -333,7 +369,7 @@ class Trainer:
         samples = train_samples(result, adv.advantages)
         self._phase("log-probs", f"{len(samples)} step samples")
         clock = time.perf_counter()
-        self.attach_log_probs(samples)
+        fused = self.attach_log_probs(samples)
         timings["log_probs"] = time.perf_counter() - clock
 
         critic_stats: dict[str, float] = {}
@@ -367,6 +403,8 @@ class Trainer:
         metrics.update(filter_metrics)
         metrics["rollout/worker_failures_total"] = self.pool.failed_episodes
         metrics["batch/worker_failed_steps_dropped"] = dropped_steps
+        metrics["batch/fused_old_log_probs"] = float(fused)
+        metrics["batch/shared_policy"] = float(self.shared_policy)
         return metrics, result, adv
 
     def close(self) -> None:

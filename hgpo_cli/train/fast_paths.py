@@ -1,0 +1,124 @@
+"""When the trainer may take the two exact shortcuts of one iteration on one machine.
+
+- ``rollout.share_policy`` (auto | true | false): the rank-0 policy worker samples with its own module
+  (`hgpo_cli.engines.shared`) instead of a separate engine actor holding a copy that is synced after each
+  update. Possible when the engine is HF, there is one trainer rank, no LoRA and no mixed precision (the
+  module the optimizer updates is then exactly the one an engine would load: same weights, same dtype).
+- ``trainer.fuse_old_log_probs`` (auto | true | false): when the whole update is one optimizer step (one
+  PPO epoch, every sample in one mini-batch), every forward pass of the update runs on the weights the
+  old log-probs would be computed with, so the old log-probs are the current ones, detached (as TRL
+  does): ratios of exactly 1, and no separate pass. Needs the forward to be the same in train and eval
+  mode (no active dropout), since the separate pass runs in eval mode and the update in train mode.
+
+Both change how the numbers are computed, never which: `tests/test_fast_paths.py` checks rollouts and
+updated weights against the plain paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from hgpo_cli.errors import UserError
+from hgpo_cli.train.minibatch import plan_update
+
+SWITCH_VALUES = ("auto", "true", "false")
+
+
+def switch(value: Any, key: str) -> str:
+    """'auto', 'true' or 'false' from a config value (YAML booleans arrive as True / 'True')."""
+    text = str(value).strip().lower()
+    if text not in SWITCH_VALUES:
+        raise UserError(f"{key}={value!r} is not allowed (must be one of {', '.join(SWITCH_VALUES)})")
+    return text
+
+
+def share_policy_blockers(cfg: Any) -> list[str]:
+    """Why the rollout cannot use the policy worker's module (empty: it can)."""
+    blockers = []
+    if cfg.rollout.engine != "hf":
+        blockers.append(f"rollout.engine={cfg.rollout.engine} (only the HF engine runs in the worker)")
+    if int(cfg.trainer.num_workers) != 1:
+        blockers.append(f"trainer.num_workers={cfg.trainer.num_workers} (the module is sharded over ranks)")
+    if int(cfg.model.lora_rank) > 0:
+        blockers.append("model.lora_rank > 0 (the engine needs the merged weights)")
+    master = cfg.model.get("master_dtype") or "float32"
+    if str(master) != str(cfg.model.dtype):
+        blockers.append(f"model.master_dtype={master} differs from model.dtype={cfg.model.dtype}")
+    return blockers
+
+
+def shares_policy(cfg: Any) -> bool:
+    """Whether this run rolls out with the policy worker's own module (rollout.share_policy resolved)."""
+    mode = switch(cfg.rollout.get("share_policy", "false"), "rollout.share_policy")
+    if mode == "false":
+        return False
+    blockers = share_policy_blockers(cfg)
+    if mode == "true" and blockers:
+        raise UserError(f"rollout.share_policy=true is not possible here: {'; '.join(blockers)}")
+    return not blockers
+
+
+def most_step_samples(cfg: Any) -> int:
+    """The most step samples one iteration can have: tasks x group size x max steps."""
+    return int(cfg.trainer.train_batch_size) * int(cfg.trainer.group_size) * int(cfg.env.max_steps)
+
+
+def fuse_mode(cfg: Any) -> str:
+    """trainer.fuse_old_log_probs resolved against the config: 'auto' (decided per iteration), 'true' or
+    'false'. 'true' is refused when some iteration could need more than one optimizer step."""
+    mode = switch(cfg.trainer.get("fuse_old_log_probs", "false"), "trainer.fuse_old_log_probs")
+    if mode == "true":
+        n = most_step_samples(cfg)
+        if update_steps([1] * n, [1] * n, dict(cfg.trainer), int(cfg.trainer.num_workers)) > 1:
+            raise UserError(
+                "trainer.fuse_old_log_probs=true needs every update to be one optimizer step "
+                f"(trainer.ppo_epochs=1 and up to {n} step samples in one mini-batch: "
+                f"trainer.ppo_mini_batch_size >= {n})"
+            )
+    return mode
+
+
+def update_steps(response_lengths: list[int], total_lengths: list[int], trainer: dict, world_size: int) -> int:
+    """How many optimizer steps `PolicyWorker.update` takes on samples of these lengths (its own plan)."""
+    plan = plan_update(
+        response_lengths,
+        total_lengths,
+        mini_batch_size=int(trainer["ppo_mini_batch_size"]),
+        micro_batch_size=int(trainer["micro_batch_size"]),
+        world_size=world_size,
+        epochs=int(trainer["ppo_epochs"]),
+        loss_scale=str(trainer["loss_scale"]),
+        agg_mode=str(trainer["loss_agg_mode"]),
+        shuffle=bool(trainer["shuffle"]),
+        pad=str(trainer["pad_batch"]),
+        seed=0,  # the seed orders the samples; it never changes how many steps there are
+    )
+    return len(plan.steps)
+
+
+def one_step_update(samples: list[Any], trainer: dict, world_size: int) -> bool:
+    """Whether the update of these TrainSamples is a single optimizer step (the old log-probs can then be
+    taken from its own forward passes)."""
+    resp = [len(s.response_ids) for s in samples]
+    total = [len(s.prompt_ids) + len(s.response_ids) for s in samples]
+    return update_steps(resp, total, trainer, world_size) <= 1
+
+
+def length_order(samples: list[Any], sort: bool = True) -> list[int]:
+    """Positions of `samples` (TrainSamples) by prompt + response length (stable); identity if not `sort`."""
+    if not sort:
+        return list(range(len(samples)))
+    return sorted(range(len(samples)), key=lambda i: len(samples[i].prompt_ids) + len(samples[i].response_ids))
+
+
+def active_dropout(model: torch.nn.Module) -> list[str]:
+    """Names of what makes the train-mode forward differ from the eval-mode one: dropout modules with
+    p > 0 and config dropout rates > 0 (HF attention dropout is a config value, not a module)."""
+    found = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Dropout) and m.p > 0]
+    config = getattr(model, "config", None)
+    for key, value in (vars(config) if config is not None else {}).items():
+        if ("dropout" in key or "pdrop" in key) and isinstance(value, (int, float)) and value > 0:
+            found.append(f"config.{key}={value}")
+    return found

@@ -1,0 +1,198 @@
+"""The fast paths of one machine give the plain paths' numbers (train/fast_paths.py).
+
+- rollout.share_policy: the policy worker's own module as the HF engine gives the same token ids and
+  log-probs as a separate engine holding a copy of the weights, before and after an update (the copy then
+  receives the new weights by the bucketed sync); the module is back in train mode after sampling.
+- trainer.fuse_old_log_probs: a one-step update with the old log-probs taken from its own forward passes
+  gives the same loss statistics and the same updated weights as one after a separate old-log-prob pass.
+  Exactly equal (bit for bit) when the separate pass sees the same micro-batches as the update (the same
+  padded widths, hence the same floating-point sums). With a shuffled update the micro-batches are padded
+  differently, the plain path's own ratios are 1 +- 1e-7 instead of 1, and so the comparison is a float
+  tolerance: loss statistics to 1e-6 relative, every gradient entry within 1e-6 of the largest, and the
+  weights after AdamW's first step within 1e-5 (1% of lr: that step divides each gradient by its own size).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from hgpo_cli.config import load_config
+from hgpo_cli.engines.base import SamplingSettings
+from hgpo_cli.engines.hf import HFEngine
+from hgpo_cli.errors import UserError
+from hgpo_cli.models.loading import load_causal_lm
+from hgpo_cli.train.batch import TrainSample
+from hgpo_cli.train.fast_paths import active_dropout, fuse_mode, one_step_update, shares_policy
+from hgpo_cli.train.policy_worker import PolicyWorker, model_settings, trainer_settings
+
+TEMPERATURE = 0.7
+
+
+def trainer_cfg(**over) -> dict:
+    base = {"device": "cpu", "lr": 1e-3, "weight_decay": 0.0, "ppo_mini_batch_size": 64, "micro_batch_size": 3}
+    return trainer_settings(**{**base, **over})
+
+
+def prompts_of(tokenizer, n: int) -> list[list[int]]:
+    words = ["go to the fridge 1", "open the drawer 2", "take the apple", "look", "heat the mug"]
+    return [
+        list(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": words[i % 5] * (1 + i % 3)}], add_generation_prompt=True, return_dict=False
+            )
+        )
+        for i in range(n)
+    ]
+
+
+def as_samples(prompts: list[list[int]], gens: list, seed: int = 0) -> list[TrainSample]:
+    rng = np.random.default_rng(seed)
+    return [TrainSample(p, g.token_ids, advantage=float(rng.normal())) for p, g in zip(prompts, gens, strict=True)]
+
+
+def attach(worker: PolicyWorker, samples: list[TrainSample], with_old: bool) -> None:
+    for sample, lp in zip(samples, worker.log_probs(samples, with_old), strict=True):
+        sample.old_log_probs, sample.ref_log_probs = lp["old"], lp["ref"]
+
+
+def sync(worker: PolicyWorker, engine: HFEngine) -> None:
+    worker.start_weight_sync(bucket_mb=1)
+    while bucket := worker.next_weight_bucket():
+        engine.load_weights(bucket, partial=True)
+
+
+def assert_same_generations(a: list, b: list) -> None:
+    assert [g.token_ids for g in a] == [g.token_ids for g in b]
+    assert [g.log_probs for g in a] == [g.log_probs for g in b]  # exact: same weights, same kernels
+
+
+def test_shared_module_rolls_out_as_a_separate_engine_before_and_after_an_update(tiny_model_dir):
+    path = str(tiny_model_dir)
+    worker = PolicyWorker(path, model_settings(), trainer_cfg(), temperature=TEMPERATURE)
+    worker.start_engine(batch_size=4)
+    assert worker.model.training  # hosting the engine leaves the policy in train mode
+    plain = HFEngine(load_causal_lm(path), worker.tokenizer, batch_size=4)
+    prompts = prompts_of(worker.tokenizer, 6)
+    settings = SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=5)
+    rng_before = torch.get_rng_state()
+    shared = worker.generate(prompts, settings)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # sampling does not move the worker's RNG
+    assert worker.model.training
+    first = plain.generate(prompts, settings)
+    assert_same_generations(shared, first)
+    assert sum(len(g.token_ids) for g in first) > 6
+
+    samples = as_samples(prompts, first)
+    attach(worker, samples, with_old=True)
+    stats = worker.update(samples, seed=0)
+    assert stats["actor/grad_norm"] > 0
+    sync(worker, plain)  # the plain path: the copy receives the new weights
+    shared = worker.generate(prompts, settings)
+    second = plain.generate(prompts, settings)
+    assert_same_generations(shared, second)
+    # and the update did reach both: the same tokens' log-probs moved
+    moved = [g.log_probs != h.log_probs for g, h in zip(first, second, strict=True) if g.token_ids == h.token_ids]
+    assert any(moved) or [g.token_ids for g in first] != [g.token_ids for g in second]
+
+
+def rollout_samples(path: str, n: int = 8) -> list[TrainSample]:
+    worker = PolicyWorker(path, model_settings(), trainer_cfg(), temperature=TEMPERATURE)
+    worker.start_engine(batch_size=8)
+    prompts = prompts_of(worker.tokenizer, n)
+    gens = worker.generate(prompts, SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=1))
+    return as_samples(prompts, gens, seed=3)
+
+
+def one_update(path: str, samples: list[TrainSample], with_old: bool, **over) -> tuple[dict, torch.Tensor, ...]:
+    """(stats, the gradient of the step, the weights after it) of a fresh worker's one-step update."""
+    worker = PolicyWorker(path, model_settings(), trainer_cfg(**over), temperature=TEMPERATURE)
+    batch = [TrainSample(s.prompt_ids, s.response_ids, s.advantage) for s in samples]
+    attach(worker, batch, with_old)
+    assert all((s.old_log_probs is None) != with_old for s in batch)
+    before = worker.parameter_vector()
+    stats = worker.update(batch, seed=7)
+    after = worker.parameter_vector()
+    assert float((after - before).abs().max()) > 5e-4  # the step (lr 1e-3) moved the weights
+    grad = torch.cat([p.grad.flatten() for p in worker.params])  # the one step's gradient stays in .grad
+    return stats, grad, after
+
+
+LAYOUTS = {
+    # the default preset's: one global token-mean, shuffled, micro-batches cut in order of length; the
+    # separate pass (also in order of length) then sees exactly the update's micro-batches
+    "default": {"shuffle": True, "loss_scale": "global", "pad_batch": "none", "sort_by_length": True},
+    "in order": {"shuffle": False, "sort_by_length": False},
+    # the separate pass's micro-batches differ from the update's: other padded widths
+    "shuffled": {"shuffle": True, "sort_by_length": False},
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_fused_old_log_probs_give_the_same_update(tiny_model_dir, layout):
+    path = str(tiny_model_dir)
+    samples = rollout_samples(path)
+    over = LAYOUTS[layout]
+    assert one_step_update(samples, trainer_cfg(**over), 1)
+    plain_stats, plain_grad, plain = one_update(path, samples, with_old=True, **over)
+    fused_stats, fused_grad, fused = one_update(path, samples, with_old=False, **over)
+    assert fused_stats["actor/ratio_mean"] == 1.0 and fused_stats["actor/approx_kl"] == 0.0
+    if layout != "shuffled":  # the separate pass saw the update's own micro-batches: bit for bit
+        assert plain_stats == fused_stats
+        assert torch.equal(plain_grad, fused_grad) and torch.equal(plain, fused)
+        return
+    # shuffled: the plain path's own ratios are 1 +- 1e-7 (the separate pass padded other micro-batches)
+    assert abs(plain_stats["actor/ratio_mean"] - 1.0) < 1e-6
+    for key in ("actor/pg_loss", "actor/kl", "actor/loss", "actor/grad_norm"):
+        assert abs(plain_stats[key] - fused_stats[key]) <= 1e-6 * max(1.0, abs(plain_stats[key])), key
+    # gradients: every entry within 1e-6 of the largest one (measured: 1.1e-8 against 0.045)
+    scale = float(plain_grad.abs().max())
+    assert float((fused_grad - plain_grad).abs().max()) <= 1e-6 * scale
+    # weights: AdamW's first step is lr * g / (|g| + 1e-8), which turns gradient noise of 1e-8 on entries
+    # whose gradient is itself ~1e-8 into a visible share of lr; 1% of lr bounds it (measured: 2.5e-6)
+    torch.testing.assert_close(fused, plain, rtol=0, atol=1e-2 * 1e-3)
+
+
+def test_an_update_of_several_steps_needs_the_old_log_probs(tiny_model_dir):
+    path = str(tiny_model_dir)
+    samples = rollout_samples(path, n=6)
+    assert not one_step_update(samples, trainer_cfg(ppo_mini_batch_size=4), 1)
+    assert not one_step_update(samples, trainer_cfg(ppo_epochs=2), 1)
+    worker = PolicyWorker(path, model_settings(), trainer_cfg(ppo_mini_batch_size=4), temperature=TEMPERATURE)
+    attach(worker, samples, with_old=False)
+    with pytest.raises(RuntimeError, match="old log-probs missing"):
+        worker.update(samples, seed=0)
+
+
+def test_dropout_blocks_the_fusion(tiny_model_dir):
+    model = load_causal_lm(str(tiny_model_dir))
+    assert active_dropout(model) == []
+    model.config.attention_dropout = 0.1
+    assert active_dropout(model) == ["config.attention_dropout=0.1"]
+
+
+def test_the_switches_resolve_from_the_config():
+    cfg = load_config(None, ["model.path=embedded:tiny-qwen2"])
+    assert shares_policy(cfg)  # hf, one worker, fp32, no LoRA
+    for over, reason in [
+        ("rollout.engine=vllm", "rollout.engine=vllm"),
+        ("trainer.num_workers=2", "trainer.num_workers=2"),
+        ("model.lora_rank=8", "model.lora_rank"),
+        ("model.dtype=bfloat16", "model.master_dtype=float32"),
+    ]:
+        other = OmegaConf.merge(cfg, OmegaConf.from_dotlist([over]))
+        assert not shares_policy(other)
+        forced = OmegaConf.merge(other, OmegaConf.from_dotlist(["rollout.share_policy=true"]))
+        with pytest.raises(UserError, match=reason):
+            shares_policy(forced)
+    assert not shares_policy(OmegaConf.merge(cfg, OmegaConf.from_dotlist(["rollout.share_policy=false"])))
+    assert fuse_mode(cfg) == "auto"
+    big = OmegaConf.merge(cfg, OmegaConf.from_dotlist(["trainer.fuse_old_log_probs=true"]))
+    n = int(big.trainer.train_batch_size * big.trainer.group_size * big.env.max_steps)
+    fits = OmegaConf.merge(big, OmegaConf.from_dotlist([f"trainer.ppo_mini_batch_size={n}"]))
+    assert fuse_mode(fits) == "true"
+    short = OmegaConf.merge(big, OmegaConf.from_dotlist([f"trainer.ppo_mini_batch_size={n - 1}"]))
+    with pytest.raises(UserError, match="one optimizer step"):
+        fuse_mode(short)
