@@ -564,3 +564,44 @@ def test_memory_warning_from_the_model_shape() -> None:
     assert need == pytest.approx(134_515_008 * 24)
     assert memory_warning(need, {"memory": 8 * 2**30}, "auto") is None
     assert "3.0 GiB" in memory_warning(need, {"memory": 2 * 2**30}, "auto")
+
+
+@pytest.mark.slow
+def test_ablate_interrupted_while_evaluating_says_what_is_saved(tmp_path: Path, cache) -> None:
+    """Ctrl-C (SIGINT) once `hgpo ablate` evaluates its point: it names what was saved and exits 130."""
+    import signal
+    import threading
+
+    root = tmp_path / "abl"
+    args = [*TINY_RUN, "trainer.iterations=1", "--grid", "trainer.seed=0", "--seeds", "1,2", "--out-root", str(root)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", **cache}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hgpo_cli", "ablate", "default", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    seen: list[str] = []
+    evaluating = threading.Event()
+
+    def read_stderr() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            if "evaluating" in line:
+                evaluating.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert evaluating.wait(600), "".join(seen)[-3000:]
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=10)
+    text = "".join(seen)
+    assert proc.returncode == 130, text[-3000:]
+    assert "interrupted: 0/1 point(s) done" in text and "is trained" in text and "resumes the rest" in text
