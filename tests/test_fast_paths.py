@@ -196,3 +196,20 @@ def test_the_switches_resolve_from_the_config():
     short = OmegaConf.merge(big, OmegaConf.from_dotlist([f"trainer.ppo_mini_batch_size={n - 1}"]))
     with pytest.raises(UserError, match="one optimizer step"):
         fuse_mode(short)
+
+
+def test_sort_by_length_cuts_global_micro_batches_of_similar_lengths():
+    from hgpo_cli.train.minibatch import plan_update
+
+    resp = [4, 4, 4, 4, 4, 4]
+    total = [10, 30, 11, 31, 12, 32]  # a trajectory's steps grow: short and long prompts alternate
+    kwargs = {"mini_batch_size": 6, "micro_batch_size": 3, "shuffle": False, "pad": "none"}
+    plain = plan_update(resp, total, loss_scale="global", **kwargs)
+    packed = plan_update(resp, total, loss_scale="global", sort_by_length=True, **kwargs)
+    assert [m.indices for m in plain.steps[0][0]] == [(0, 1, 2), (3, 4, 5)]  # padded to 30 and 32
+    assert [m.indices for m in packed.steps[0][0]] == [(0, 2, 4), (1, 3, 5)]  # padded to 12 and 32
+    # the same samples and the same token weights (12 of 24 tokens each): the same loss
+    assert [m.weight for m in packed.steps[0][0]] == [0.5, 0.5]
+    # under loss_scale=micro a micro-batch's make-up changes the loss: the plan is left alone
+    micro = plan_update(resp, total, loss_scale="micro", sort_by_length=True, **kwargs)
+    assert [m.indices for m in micro.steps[0][0]] == [(0, 1, 2), (3, 4, 5)]

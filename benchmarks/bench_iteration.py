@@ -1,0 +1,144 @@
+"""One training iteration of the default preset with the plain paths and with the fast ones, side by side.
+
+Runs the real Trainer (Ray env workers, engine, policy worker, the real loss) twice in one process on the
+same seed: first with every fast path off (a separate HF engine actor with its own copy of the weights,
+synced after the update; a separate old-log-prob pass), then with the defaults (the engine in the policy
+worker, the old log-probs from the update's own forward pass; see hgpo_cli/train/fast_paths.py). It prints
+each phase's seconds (the trainer's time/* metrics), the ratio, and the compute floor of each phase:
+
+    floor FLOPs = passes x 2 x (decoder matmul parameters x tokens + lm_head parameters x logit tokens)
+
+with tokens = prompt + response tokens of every step sample, logit tokens = response tokens, passes = 1
+for the rollout (prefill + decode) and the reference log-probs, 3 for the update (forward + backward), 0
+for advantages and weight sync (the old log-probs are not in the floor: the fast path shows they need
+no pass). Attention scores and the optimizer step are left out, so the floor is a lower bound. It is
+divided by the fp32 matmul throughput measured here (torch, 1024^3, all cores; best of several).
+
+    python3 benchmarks/bench_iteration.py [--preset default] [key=value ...]
+
+The last line reads `iteration speed-up: N.NNx (floor ratio M.MMx)`: plain / fast seconds of the whole
+iteration, and fast seconds / floor seconds. About 3-4 minutes on the idle 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+PHASES = ("rollout", "advantages", "log_probs", "update", "weight_sync")
+PLAIN = ["rollout.share_policy=false", "trainer.fuse_old_log_probs=false", "trainer.sort_by_length=false"]
+FAST = ["rollout.share_policy=auto", "trainer.fuse_old_log_probs=auto", "trainer.sort_by_length=true"]
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 8) -> float:
+    """Best fp32 matmul throughput of torch on all cores, GFLOP/s (2 n^3 per product)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        clock = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - clock)
+    torch.set_num_threads(threads)
+    return 2 * size**3 / best / 1e9
+
+
+def matmul_params(model_path: str) -> tuple[int, int]:
+    """(decoder matmul weights applied to every token, lm_head weights applied to each logit position)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(model_path)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    head = model.get_output_embeddings()
+    body = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head)
+    return body, head.weight.numel()
+
+
+def floor_flops(records: list, body: int, head: int) -> dict[str, float]:
+    """Each phase's FLOPs from the step samples' token counts (see the module docstring)."""
+    tokens = sum(len(r.extra["prompt_ids"]) + len(r.extra["response_ids"]) for r in records)
+    logits = sum(len(r.extra["response_ids"]) for r in records)
+    one_pass = 2.0 * (body * tokens + head * logits)
+    return {"rollout": one_pass, "advantages": 0.0, "log_probs": one_pass, "update": 3 * one_pass, "weight_sync": 0.0}
+
+
+def run_iteration(preset: str, overrides: list[str], out: Path) -> tuple[dict, list]:
+    """One iteration of a fresh Trainer; returns (its metrics, its step records). Startup is not timed."""
+    from hgpo_cli.config import load_config
+    from hgpo_cli.train.trainer import Trainer
+
+    settings = [*overrides, f"trainer.output_dir={out}", "trainer.iterations=1", "logging.mode=disabled"]
+    cfg = load_config(preset, settings)
+    trainer = Trainer(cfg)
+    try:
+        metrics, result, _ = trainer.iteration(0)
+    finally:
+        trainer.close()
+    return metrics, result.records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("overrides", nargs="*", help="key=value settings for both runs")
+    args = parser.parse_args()
+    import ray
+
+    from hgpo_cli.config import load_config
+    from hgpo_cli.models.loading import resolve_model_path
+
+    cfg = load_config(args.preset, args.overrides)
+    model_path = resolve_model_path(cfg.model.path)
+    gflops = matmul_gflops()
+    load = os.getloadavg()[0]
+    print(f"preset {args.preset} ({cfg.model.path}); fp32 matmul {gflops:.1f} GFLOP/s; load average {load:.2f}")
+    with tempfile.TemporaryDirectory(prefix="bench_iteration_") as tmp:
+        plain, records = run_iteration(args.preset, [*args.overrides, *PLAIN], Path(tmp) / "plain")
+        fast, fast_records = run_iteration(args.preset, [*args.overrides, *FAST], Path(tmp) / "fast")
+    ray.shutdown()
+    same = [r.extra["response_ids"] for r in records] == [r.extra["response_ids"] for r in fast_records]
+    body, head = matmul_params(model_path)
+    flops = floor_flops(fast_records, body, head)
+    tokens = sum(len(r.extra["prompt_ids"]) + len(r.extra["response_ids"]) for r in fast_records)
+    print(
+        f"{len(fast_records)} step samples, {tokens} tokens; {body / 1e6:.1f}M decoder + {head / 1e6:.1f}M "
+        f"lm_head matmul parameters; same sampled tokens in both runs: {'yes' if same else 'NO'}"
+    )
+    print(
+        f"fast paths: shared policy {bool(fast['batch/shared_policy'])}, "
+        f"fused old log-probs {bool(fast['batch/fused_old_log_probs'])}"
+    )
+    print(f"{'phase':<12} {'plain s':>9} {'fast s':>9} {'ratio':>7} {'floor s':>9} {'fast/floor':>10}")
+    for phase in PHASES:
+        before, after = plain.get(f"time/{phase}", 0.0), fast.get(f"time/{phase}", 0.0)
+        floor = flops[phase] / (gflops * 1e9)
+        ratio = f"{before / after:.2f}x" if after > 1e-3 else "-"
+        vs_floor = f"{after / floor:.2f}x" if floor > 0 else "-"
+        print(f"{phase:<12} {before:>9.2f} {after:>9.2f} {ratio:>7} {floor:>9.2f} {vs_floor:>10}")
+    total_before, total_after = plain["time/iteration"], fast["time/iteration"]
+    total_floor = sum(flops.values()) / (gflops * 1e9)
+    print(
+        f"{'iteration':<12} {total_before:>9.2f} {total_after:>9.2f} {total_before / total_after:>6.2f}x "
+        f"{total_floor:>9.2f} {total_after / total_floor:>9.2f}x"
+    )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"iteration speed-up: {total_before / total_after:.2f}x (floor ratio {total_after / total_floor:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
