@@ -168,6 +168,12 @@ class ModelConfig:
     lora_alpha: int = _f(32, "LoRA alpha.")
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass.")
     trust_remote_code: bool = _f(False, "Passed to from_pretrained.")
+    sft_epochs: int = _f(
+        0,
+        "Start from an `hgpo sft` warm start of the model: epochs of behaviour cloning on the planner's "
+        "walkthroughs of the training games (ALFWorld, action format), cached; 0: start from model.path itself.",
+    )
+    sft_lr: float = _f(1e-4, "AdamW learning rate of that warm start.")
 
 
 @dataclass
@@ -271,8 +277,12 @@ class TrainerConfig:
     memory_check: bool = _f(
         True, "On GPU, stop before loading anything when the memory plan (`hgpo plan`) does not fit."
     )
+    eval_before: bool = _f(
+        False, "Evaluate the starting policy before the first iteration (a fresh run), on the eval_after splits."
+    )
     eval_after: bool = _f(False, "Evaluate the final policy when training ends.")
     eval_episodes: int = _f(0, "Episodes for that evaluation (0: the whole split).")
+    eval_seeds: list[int] = _f([123, 456, 789], "Sampling seeds of those evaluations (the spread is over them).")
     eval_splits: str = _f(
         "",
         "Splits of that evaluation, as `hgpo eval --split` takes them (in, out, all, comma-separated); "

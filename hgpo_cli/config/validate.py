@@ -110,6 +110,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "rollout.share_policy": _one_of("auto", "true", "false", "True", "False"),
     "trainer.fuse_old_log_probs": _one_of("auto", "true", "false", "True", "False"),
     "trainer.eval_episodes": _at_least(0),
+    "model.sft_epochs": _at_least(0),
+    "model.sft_lr": _greater(0.0),
     "logging.mode": _one_of("auto", "online", "offline", "disabled"),
 }
 
@@ -132,6 +134,13 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             "algorithm.filter_groups.enable=true needs trainer.group_size >= 2 "
             "(a group of one trajectory never has differing rewards)"
+        )
+    if (cfg.trainer.eval_before or cfg.trainer.eval_after) and len(cfg.trainer.eval_seeds) == 0:
+        raise ConfigError("trainer.eval_seeds is empty: an evaluation needs at least one seed")
+    if cfg.model.sft_epochs > 0 and (cfg.env.name != "alfworld" or cfg.agent.answer_format != "action"):
+        raise ConfigError(
+            "model.sft_epochs > 0 (the hgpo sft warm start) needs env.name=alfworld (a planner) and "
+            "agent.answer_format=action"
         )
     trainer = cfg.trainer
     per_step = trainer.micro_batch_size * trainer.num_workers

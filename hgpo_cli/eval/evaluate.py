@@ -27,6 +27,39 @@ def spread_over_task_types(tasks: list[Any], n: int) -> list[Any]:
     return chosen[:n]
 
 
+def eval_tasks(cfg: DictConfig, suite: Any, split: str, episodes: int | None) -> list[Any]:
+    """The tasks an evaluation plays: the whole split, or its first `episodes` spread over task types."""
+    tasks = suite.list_tasks(cfg, split)
+    return spread_over_task_types(tasks, episodes) if episodes else tasks
+
+
+def evaluate_with(
+    cfg: DictConfig,
+    generate: Any,
+    pool: Any,
+    tokenizer: Any,
+    *,
+    label: str,
+    split: str,
+    seeds: tuple[int, ...] = DEFAULT_SEEDS,
+    episodes: int | None = None,
+    out_dir: str | Path,
+    ui: Any = None,
+    logger: Any = None,
+) -> dict[str, Any]:
+    """Evaluate the policy behind a running engine (`generate(prompts, settings)`) with an existing
+    environment pool, e.g. a trainer's own before its first update; the same games, seeds and report
+    as `evaluate_checkpoint`. `label` names the policy in the report."""
+    from hgpo_cli.envs.registry import get_suite
+
+    suite = get_suite(cfg.env.name)
+    tasks = eval_tasks(cfg, suite, split, episodes)
+    per_seed, episodes_of = play_seeds(
+        cfg, tasks, seeds, generate, pool, tokenizer, suite, split=split, label=label, ui=ui
+    )
+    return write_report(cfg, label, split, seeds, tasks, per_seed, episodes_of, out_dir, logger)
+
+
 def evaluate_checkpoint(
     cfg: DictConfig,
     checkpoint: str | Path,
@@ -53,7 +86,6 @@ def evaluate_checkpoint(
     from hgpo_cli.envs.pool import EnvPool
     from hgpo_cli.envs.registry import get_suite
     from hgpo_cli.models.loading import load_tokenizer, resolve_model_path
-    from hgpo_cli.tracking.run_logger import RunLogger
 
     env = cfg.env.name
     split = split or cfg.env[env].eval_split
@@ -64,9 +96,7 @@ def evaluate_checkpoint(
     device = resolve_device(cfg.trainer.device)
     needs = check_cluster(cfg, device, training=False)  # a cluster too small: one line, not a frozen bar
     suite = get_suite(env)
-    tasks = suite.list_tasks(cfg, split)
-    if episodes:
-        tasks = spread_over_task_types(tasks, episodes)
+    tasks = eval_tasks(cfg, suite, split, episodes)
     tokenizer = load_tokenizer(model_path)
     engine_kwargs = {
         "engine": cfg.rollout.engine,
@@ -86,46 +116,97 @@ def evaluate_checkpoint(
     )
     pool = EnvPool(cfg)
     wait_for_actors([engine, *pool.workers], "the engine and environment workers", needs)
-    per_seed: dict[int, dict[str, float]] = {}
-    episodes_of: dict[int, list[dict[str, Any]]] = {}
     try:
-        for seed in seeds:
-            if ui is not None:
-                ui.message(f"evaluating {model_path} on {env}/{split}: {len(tasks)} tasks, seed {seed}")
-            if hasattr(ui, "start_seed"):
-                ui.start_seed(seed, split, len(tasks), cfg.env.max_steps)
-            result = play_episodes(
-                tasks,
-                [f"eval-{seed}-{i}-{t.task_id}" for i, t in enumerate(tasks)],
-                group_size=1,
-                pool=pool,
-                generate=lambda prompts, settings: ray.get(engine.generate.remote(prompts, settings)),
-                tokenizer=tokenizer,
-                **rollout_options(cfg, suite.PROMPT),
-                sampling=SamplingSettings(
-                    temperature=cfg.rollout.eval_temperature,
-                    top_p=cfg.rollout.top_p,
-                    max_new_tokens=cfg.rollout.max_response_tokens,
-                    seed=seed,
-                ),
-                on_step=ui.rollout_step if hasattr(ui, "start_seed") else None,
-            )
-            rows = [
-                {
-                    "task_id": e.task_id,
-                    "task_type": e.task_type,
-                    "won": e.won,
-                    "reward": e.total_reward,
-                    "length": e.length,
-                    "invalid_steps": e.invalid_steps,
-                }
-                for e in result.episodes
-            ]
-            episodes_of[seed] = rows
-            per_seed[seed] = seed_summary(rows)
+        per_seed, episodes_of = play_seeds(
+            cfg,
+            tasks,
+            seeds,
+            lambda prompts, settings: ray.get(engine.generate.remote(prompts, settings)),
+            pool,
+            tokenizer,
+            suite,
+            split=split,
+            label=model_path,
+            ui=ui,
+        )
     finally:
         pool.close()
         ray.kill(engine)
+    return write_report(cfg, checkpoint, split, seeds, tasks, per_seed, episodes_of, out_dir, logger)
+
+
+def play_seeds(
+    cfg: DictConfig,
+    tasks: list[Any],
+    seeds: tuple[int, ...],
+    generate: Any,
+    pool: Any,
+    tokenizer: Any,
+    suite: Any,
+    *,
+    split: str,
+    label: str,
+    ui: Any = None,
+) -> tuple[dict[int, dict[str, float]], dict[int, list[dict[str, Any]]]]:
+    """Play every task once per seed at the evaluation temperature with `generate(prompts, settings)`.
+
+    Returns ({seed: seed_summary}, {seed: one row per episode}).
+    """
+    per_seed: dict[int, dict[str, float]] = {}
+    episodes_of: dict[int, list[dict[str, Any]]] = {}
+    env = cfg.env.name
+    for seed in seeds:
+        if ui is not None:
+            ui.message(f"evaluating {label} on {env}/{split}: {len(tasks)} tasks, seed {seed}")
+        if hasattr(ui, "start_seed"):
+            ui.start_seed(seed, split, len(tasks), cfg.env.max_steps)
+        result = play_episodes(
+            tasks,
+            [f"eval-{seed}-{i}-{t.task_id}" for i, t in enumerate(tasks)],
+            group_size=1,
+            pool=pool,
+            generate=generate,
+            tokenizer=tokenizer,
+            **rollout_options(cfg, suite.PROMPT),
+            sampling=SamplingSettings(
+                temperature=cfg.rollout.eval_temperature,
+                top_p=cfg.rollout.top_p,
+                max_new_tokens=cfg.rollout.max_response_tokens,
+                seed=seed,
+            ),
+            on_step=ui.rollout_step if hasattr(ui, "start_seed") else None,
+        )
+        rows = [
+            {
+                "task_id": e.task_id,
+                "task_type": e.task_type,
+                "won": e.won,
+                "reward": e.total_reward,
+                "length": e.length,
+                "invalid_steps": e.invalid_steps,
+            }
+            for e in result.episodes
+        ]
+        episodes_of[seed] = rows
+        per_seed[seed] = seed_summary(rows)
+    return per_seed, episodes_of
+
+
+def write_report(
+    cfg: DictConfig,
+    checkpoint: str | Path,
+    split: str,
+    seeds: tuple[int, ...],
+    tasks: list[Any],
+    per_seed: dict[int, dict[str, float]],
+    episodes_of: dict[int, list[dict[str, Any]]],
+    out_dir: str | Path | None,
+    logger: Any,
+) -> dict[str, Any]:
+    """The evaluation report: eval-<env>-<split>.json/.md in `out_dir` (default: the checkpoint), W&B."""
+    from hgpo_cli.tracking.run_logger import RunLogger
+
+    env = cfg.env.name
     stats = across_seeds(per_seed)
     report = {
         "checkpoint": str(checkpoint),

@@ -29,3 +29,8 @@ def print_training_summary(summary: Any, console: Any) -> None:
             if key in last:
                 rows.append((key, f"{first.get(key, float('nan')):.4g} -> {last[key]:.4g}"))
     console.print(summary_table("hgpo train", rows))
+    if getattr(summary, "before_after", None):
+        from hgpo_cli.eval.before_after import summary_table as before_after_table
+
+        console.print(before_after_table(summary.before_after), highlight=False)
+        console.print(f"(written to {summary.run_dir}/summary.json)", highlight=False)

@@ -38,6 +38,7 @@ class TrainSummary:
     last_checkpoint: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
+    before_after: dict[str, Any] | None = None  # RUN_DIR/summary.json (trainer.eval_before / eval_after)
 
 
 def draw_tasks(tasks: list[TaskSpec], batch_size: int, seed: int, iteration: int, attempt: int = 0) -> list[TaskSpec]:
@@ -81,8 +82,9 @@ class Trainer:
         from hgpo_cli.distributed import init_ray, resolve_device
         from hgpo_cli.envs.pool import EnvPool
         from hgpo_cli.envs.registry import get_suite
-        from hgpo_cli.models.loading import load_tokenizer, resolve_model_path
+        from hgpo_cli.models.loading import load_tokenizer
         from hgpo_cli.plan.startup import check_training, record_plan
+        from hgpo_cli.train.warm_start import starting_policy
 
         self.cfg = cfg
         self.ui = ui
@@ -116,7 +118,7 @@ class Trainer:
             else float(getattr(self.suite, "REWARD_SCALE", 1.0))
         )
         self._say(f"{len(self.tasks)} {cfg.env.name} tasks in split '{split}'; device {self.device}")
-        self.model_path = resolve_model_path(cfg.model.path)
+        self.model_path = starting_policy(cfg, self._say)  # model.path, or its cached hgpo sft warm start
         self.tokenizer = load_tokenizer(self.model_path)
         self.pool = EnvPool(cfg)
         self._start_actors()
@@ -450,7 +452,13 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
     last_ckpt = None
     total = cfg.trainer.iterations
     interrupted = False
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
     try:
+        if cfg.trainer.eval_before:
+            from hgpo_cli.eval.before_after import evaluate_start
+
+            before = evaluate_start(cfg, trainer, done, ui, logger)  # the starting policy, same games and seeds
         if ui is not None:
             ui.start_training(total, done, cfg.env.max_steps)
         for it in range(done, total):
@@ -490,10 +498,11 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
         env = cfg.env.name
         try:
             for split in resolve_splits(env, cfg.trainer.eval_splits, cfg.env[env].eval_split):
-                evaluate_checkpoint(
+                after[split] = evaluate_checkpoint(
                     cfg,
                     last_ckpt / "policy",
                     split=split,
+                    seeds=tuple(int(s) for s in cfg.trainer.eval_seeds),
                     episodes=cfg.trainer.eval_episodes or None,
                     ui=ui,
                     logger=logger,
@@ -501,8 +510,15 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
         finally:
             logger.summary({"iterations_done": done})
             logger.finish()
+    summary = None
+    if (before or after) and not interrupted:
+        from hgpo_cli.eval.before_after import before_after, write_summary
+
+        split = next(iter(after or before))  # the first evaluation split (ALFWorld: in-distribution)
+        summary = before_after(before.get(split), after.get(split), done)
+        write_summary(trainer.run_dir, summary)
     # a resumed run that had nothing left to do still names the checkpoint it holds
-    return TrainSummary(trainer.run_dir, done, last_ckpt or trainer.resumed_from, history, interrupted)
+    return TrainSummary(trainer.run_dir, done, last_ckpt or trainer.resumed_from, history, interrupted, summary)
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
