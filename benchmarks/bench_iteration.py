@@ -12,7 +12,8 @@ with tokens = prompt + response tokens of every step sample, logit tokens = resp
 for the rollout (prefill + decode) and the reference log-probs, 3 for the update (forward + backward), 0
 for advantages and weight sync (the old log-probs are not in the floor: the fast path shows they need
 no pass). Attention scores and the optimizer step are left out, so the floor is a lower bound. It is
-divided by the fp32 matmul throughput measured here (torch, 1024^3, all cores; best of several).
+divided by the fp32 matmul throughput measured here (torch, 1024^3, all cores; the best of several
+products before and after the two runs).
 
     python3 benchmarks/bench_iteration.py [--preset default] [key=value ...]
 
@@ -111,6 +112,9 @@ def main() -> None:
         plain, records = run_iteration(args.preset, [*args.overrides, *PLAIN], Path(tmp) / "plain")
         fast, fast_records = run_iteration(args.preset, [*args.overrides, *FAST], Path(tmp) / "fast")
     ray.shutdown()
+    # the machine's throughput: the better of the measurements before and after (a loaded machine lowers it)
+    gflops = max(gflops, matmul_gflops())
+    print(f"fp32 matmul for the floor (best before / after): {gflops:.1f} GFLOP/s")
     same = [r.extra["response_ids"] for r in records] == [r.extra["response_ids"] for r in fast_records]
     body, head = matmul_params(model_path)
     flops = floor_flops(fast_records, body, head)
