@@ -87,3 +87,14 @@ def test_merge_keeps_order_and_counts() -> None:
     merged = merge_results([a, b])
     assert [e.group_id for e in merged.episodes] == ["x", "x", "y", "y"]
     assert len(merged.records) == 8
+
+
+def test_groups_are_judged_on_the_training_reward() -> None:
+    """WebShop's binary reward: purchases scoring 0.5 and 0.8 both train as 0, so their group is dropped;
+    a group with one r = 1 purchase keeps its signal (10 vs 0)."""
+    binary = lambda r: 10.0 if r >= 1.0 else 0.0  # noqa: E731 - the suite's training_reward
+    result = scripted({"partial": [0.5, 0.8], "won": [1.0, 0.3]})
+    raw = GroupFilter(target_groups=2, group_size=2, max_tries=2)
+    assert [e.group_id for e in raw.add(result).episodes] == ["partial", "partial", "won", "won"]
+    trained = GroupFilter(target_groups=2, group_size=2, max_tries=2, reward_map=binary)
+    assert [e.group_id for e in trained.add(result).episodes] == ["won", "won"]

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hgpo_cli.train.rollout import RolloutResult
+from hgpo_cli.train.step_advantages import RewardMap, training_rewards
 
 
 def groups_with_signal(
@@ -67,6 +68,17 @@ def merge_results(results: Sequence[RolloutResult]) -> RolloutResult:
     return merged
 
 
+def episode_training_rewards(result: RolloutResult, reward_map: RewardMap = 1.0) -> list[float]:
+    """(T,) each episode's summed *training* reward, in the order of `result.episodes`: verl-agent filters on
+    the reward the policy is trained on, so with WebShop's binary reward two purchases scoring 0.5 and 0.8
+    are the same (0) and their group carries no signal."""
+    per_step = training_rewards(result.records, reward_map)
+    totals: dict[str, float] = {}
+    for record, reward in zip(result.records, per_step, strict=True):
+        totals[record.traj_id] = totals.get(record.traj_id, 0.0) + float(reward)
+    return [totals.get(e.traj_id, 0.0) for e in result.episodes]
+
+
 @dataclass
 class FilterLog:
     """What dynamic sampling did in one iteration."""
@@ -98,11 +110,13 @@ class GroupFilter:
     trajectories, as verl-agent counts it).
     """
 
-    def __init__(self, target_groups: int, group_size: int, max_tries: int) -> None:
+    def __init__(self, target_groups: int, group_size: int, max_tries: int, reward_map: RewardMap = 1.0) -> None:
+        """reward_map: the run's training reward of an environment reward (`Trainer.reward_scale`)."""
         if max_tries < 1:
             raise ValueError("max_tries must be >= 1")
         self.target_trajectories = target_groups * group_size
         self.max_tries = max_tries
+        self.reward_map = reward_map
         self.parts: list[RolloutResult] = []
         self.log = FilterLog()
 
@@ -120,7 +134,7 @@ class GroupFilter:
         order = list(dict.fromkeys(e.group_id for e in result.episodes))
         signal = groups_with_signal(
             [e.group_id for e in result.episodes],
-            [e.total_reward for e in result.episodes],
+            episode_training_rewards(result, self.reward_map),
             [e.worker_failed for e in result.episodes],
         )
         keep = order if self.log.tries >= self.max_tries else signal

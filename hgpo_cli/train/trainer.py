@@ -242,7 +242,7 @@ class Trainer:
             return self.rollout_once(tasks, group_ids, cfg.rollout.temperature, seed, group, on_step), {}
         from hgpo_cli.train.group_filter import GroupFilter
 
-        groups = GroupFilter(size, group, int(cfg.algorithm.filter_groups.max_num_gen_batches))
+        groups = GroupFilter(size, group, int(cfg.algorithm.filter_groups.max_num_gen_batches), self.reward_scale)
         while not groups.done:
             attempt = groups.log.tries
             if attempt:
