@@ -47,6 +47,11 @@ def run_needs(cfg: Any, device: str, *, training: bool = True) -> RunNeeds:
         gpus += float(rollout.num_gpus)
         gpu_parts.append(f"engine {float(rollout.num_gpus):g}")
         gpu_keys.append("rollout.num_gpus")
+    if training and _shares_policy(cfg):  # the engine lives in the rank-0 policy worker: no actor of its own
+        cpus -= float(rollout.num_cpus)
+        gpus -= float(rollout.num_gpus) if device == "cuda" else 0.0
+        parts, keys = parts[:1], keys[:2]
+        gpu_parts, gpu_keys = [], []
     if training:
         cpus += float(trainer.num_workers) * float(trainer.cpus_per_worker)
         parts.append(f"trainer {trainer.num_workers} x {float(trainer.cpus_per_worker):g}")
@@ -64,6 +69,12 @@ def run_needs(cfg: Any, device: str, *, training: bool = True) -> RunNeeds:
                 gpu_parts.append(f"critic {float(cfg.critic.num_gpus):g}")
                 gpu_keys.append("critic.num_gpus")
     return RunNeeds(cpus=cpus, gpus=gpus, parts=parts, gpu_parts=gpu_parts, keys=keys, gpu_keys=gpu_keys)
+
+
+def _shares_policy(cfg: Any) -> bool:
+    from hgpo_cli.train.fast_paths import shares_policy
+
+    return "share_policy" in cfg.rollout and shares_policy(cfg)
 
 
 def _uses_critic(algorithm: str) -> bool:

@@ -277,6 +277,7 @@ def test_too_small_cluster_stops_with_one_line(tmp_path: Path, cache) -> None:
             "train",
             "default",
             "model.path=embedded:tiny-qwen2",
+            "rollout.share_policy=false",  # an engine actor of its own: 1 CPU more than the cluster has
             f"ray.address=127.0.0.1:{port}",
             f"trainer.output_dir={out}",
             env={**cache, "RAY_ADDRESS": f"127.0.0.1:{port}"},
@@ -299,9 +300,11 @@ def test_too_small_cluster_stops_with_one_line(tmp_path: Path, cache) -> None:
 def test_shortfall_names_what_is_missing() -> None:
     from hgpo_cli.cluster import run_needs, shortfall
 
-    cfg = load_config(None, [])
+    cfg = load_config(None, ["rollout.share_policy=false"])
     needs = run_needs(cfg, "cpu")
     assert needs.cpus == 2 * 0.5 + 1.0 + 1.0
+    # the default samples with the policy worker's module: no engine actor, no CPU of its own
+    assert run_needs(load_config(None, []), "cpu").cpus == 2 * 0.5 + 1.0
     assert shortfall(needs, {"CPU": 4.0}, "auto") is None
     assert "needs 3 CPUs" in shortfall(needs, {"CPU": 2.0}, "auto")
     gpu = run_needs(load_config(None, ["trainer.num_workers=2"]), "cuda")
