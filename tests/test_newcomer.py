@@ -457,6 +457,25 @@ def test_prune_keeps_policies_and_only_the_newest_training_state(tmp_path: Path,
     assert folder_size(run) == 2 * (517 + 2) + 2 * 2  # two policies (+ eval files) and two state.json
 
 
+def test_a_finished_ppo_run_keeps_its_critic_weights(tmp_path: Path) -> None:
+    """The final checkpoint of a finished PPO run drops the critic's AdamW state, never its value model
+    (the only copy of the trained critic); older checkpoints drop critic/ altogether."""
+    from hgpo_cli.train.retention import has_training_state, prune_checkpoints
+
+    run = tmp_path / "run"
+    for it in (1, 2):
+        folder = _fake_checkpoint(run, it, sharded=False)
+        (folder / "critic").mkdir()
+        (folder / "critic" / "model.safetensors").write_bytes(b"v" * 300)
+        (folder / "critic" / "optimizer.pt").write_bytes(b"o" * 600)
+        prune_checkpoints(run, keep=2)
+    older, newest = sorted((run / "checkpoints").iterdir())
+    assert not (older / "critic").exists() and has_training_state(newest)
+    prune_checkpoints(run, keep=2, finished=True, keep_final_optimizer=False)
+    assert sorted(p.name for p in (newest / "critic").iterdir()) == ["model.safetensors"]
+    assert not has_training_state(newest)  # resuming it restarts both AdamW states, and says so
+
+
 def test_default_run_fits_in_1_5_gb() -> None:
     """The 135M default (float32, tied embeddings: 134.5M weights): 2 iterations with save_freq 1 keep
     two policies of 538 MB once the run has finished; the training state of the newest (two Adam moments,

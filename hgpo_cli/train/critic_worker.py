@@ -225,14 +225,14 @@ class CriticWorker:
         (path / "critic.json").write_text(json.dumps({"lr": self.critic["lr"]}))
 
     def load(self, directory: str) -> None:
-        """Restore the value model and the AdamW state from DIRECTORY/critic/."""
+        """Restore the value model and (when it was kept) the AdamW state from DIRECTORY/critic/."""
         from safetensors.torch import load_file
 
         from hgpo_cli.errors import UserError
 
         path = Path(directory) / CRITIC_DIR
         shards = sorted(path.glob("*.safetensors"))
-        if not shards or not (path / "optimizer.pt").is_file():
+        if not shards:
             raise UserError(f"checkpoint {directory} has no critic/ (was it trained with algorithm.name=ppo?)")
         state: dict[str, torch.Tensor] = {}
         for shard in shards:
@@ -240,7 +240,10 @@ class CriticWorker:
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise UserError(f"checkpoint {directory}: critic/ does not match the value model")
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
+        # a finished run's final checkpoint keeps the critic's weights without its AdamW state
+        # (trainer.keep_final_optimizer=false): the moments then restart from zero, like the policy's
+        if (path / "optimizer.pt").is_file():
+            self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
 
     def parameter_vector(self) -> torch.Tensor:
         """All trainable parameters flattened (tests)."""

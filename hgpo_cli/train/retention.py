@@ -23,6 +23,7 @@ from pathlib import Path
 # What an older checkpoint keeps: the HF policy, the commit marker, and evaluation results.
 KEPT_NAMES = ("policy", "state.json")
 KEPT_PREFIXES = ("eval-",)
+CRITIC_NAME = "critic"  # hgpo_cli.train.critic_worker.CRITIC_DIR (not imported: that module needs torch)
 
 
 def complete_checkpoints(run_dir: Path) -> list[Path]:
@@ -43,11 +44,17 @@ def _remove(path: Path) -> int:
     return size
 
 
-def strip_training_state(checkpoint: Path) -> int:
-    """Remove everything but policy/, state.json and eval-* from a checkpoint folder; returns bytes freed."""
+def strip_training_state(checkpoint: Path, *, keep_critic_weights: bool = False) -> int:
+    """Remove everything but policy/, state.json and eval-* from a checkpoint folder; returns bytes freed.
+
+    keep_critic_weights: the critic's value model (critic/ without its optimizer.pt) stays too: a finished
+    PPO run's final checkpoint is the only place its trained critic lives."""
     freed = 0
     for entry in Path(checkpoint).iterdir():
         if entry.name in KEPT_NAMES or entry.name.startswith(KEPT_PREFIXES):
+            continue
+        if keep_critic_weights and entry.name == CRITIC_NAME and entry.is_dir():
+            freed += _remove(entry / "optimizer.pt")
             continue
         freed += _remove(entry)
     return freed
@@ -70,15 +77,20 @@ def prune_checkpoints(run_dir: Path, keep: int, *, finished: bool = False, keep_
         for checkpoint in checkpoints[: max(0, len(checkpoints) - keep)]:
             freed += _remove(checkpoint)
     if finished and not keep_final_optimizer:
-        freed += strip_training_state(newest)
+        freed += strip_training_state(newest, keep_critic_weights=True)
     return freed
 
 
 def has_training_state(checkpoint: Path) -> bool:
-    """Whether a checkpoint holds more than what an older one keeps (optimizer or sharded state)."""
-    return any(
-        e.name not in KEPT_NAMES and not e.name.startswith(KEPT_PREFIXES) and not e.name.startswith("rng")
-        for e in Path(checkpoint).iterdir()
+    """Whether a checkpoint holds more than what an older one keeps (optimizer or sharded state); a critic's
+    weights kept without their optimizer state do not count."""
+    path = Path(checkpoint)
+    return (path / CRITIC_NAME / "optimizer.pt").is_file() or any(
+        e.name not in KEPT_NAMES
+        and e.name != CRITIC_NAME
+        and not e.name.startswith(KEPT_PREFIXES)
+        and not e.name.startswith("rng")
+        for e in path.iterdir()
     )
 
 

@@ -343,7 +343,7 @@ class Trainer:
                 ray.get(self.critic.load.remote(str(folder)))
             elif has_training_state(folder):  # trained without a critic (another algorithm.name)
                 raise UserError(f"checkpoint {folder} has no critic/ to resume algorithm.name=ppo from")
-            else:  # the final checkpoint of a finished run, stripped (trainer.keep_final_optimizer=false)
+            else:  # an older checkpoint, stripped of its training state
                 self._say("that checkpoint kept no critic/: the critic starts again from the base model")
         self.sync_weights()
         state = read_state(folder)
