@@ -20,8 +20,9 @@ import os
 import shutil
 from pathlib import Path
 
-# What an older checkpoint keeps: the HF policy, the commit marker, and evaluation results.
-KEPT_NAMES = ("policy", "state.json")
+# What an older checkpoint keeps: the HF policy, a LoRA run's adapter weights (a few MB; resuming LoRA
+# reads them), the commit marker, and evaluation results.
+KEPT_NAMES = ("policy", "adapter", "state.json")
 KEPT_PREFIXES = ("eval-",)
 CRITIC_NAME = "critic"  # hgpo_cli.train.critic_worker.CRITIC_DIR (not imported: that module needs torch)
 
