@@ -188,17 +188,17 @@ class RolloutConfig:
     gpu_memory_utilization: float = _f(0.5, "vLLM only.")
     num_cpus: float = _f(1.0, "CPUs the rollout engine actor reserves in Ray.")
     num_gpus: float = _f(0.5, "GPUs the rollout engine actor reserves when training on CUDA (shared with the trainer).")
+    share_policy: str = _f(
+        "auto",
+        "auto, true or false: sample with the rank-0 policy worker's own module (no engine actor, no second "
+        "copy of the weights, no weight sync); auto: when engine=hf, one trainer worker, no LoRA, no mixed precision.",
+    )
 
 
 @dataclass
 class FsdpConfig:
     offload_params: bool = _f(False, "Policy parameters and gradients in host memory (FSDP2 CPUOffloadPolicy).")
     offload_optimizer: bool = _f(False, "Keep the AdamW state in host memory between updates.")
-    share_policy: str = _f(
-        "auto",
-        "auto, true or false: sample with the rank-0 policy worker's own module (no engine actor, no second "
-        "copy of the weights, no weight sync); auto: when engine=hf, one trainer worker, no LoRA, no mixed precision.",
-    )
     offload_reference: bool = _f(False, "Keep the reference model's parameters in host memory (else sharded).")
     reshard_after_forward: bool = _f(True, "Free gathered parameters after each layer's forward (ZeRO-3).")
     sync_bucket_mb: int = _f(256, "Weight sync to the rollout engine gathers full tensors in buckets of this size.")
@@ -214,12 +214,6 @@ class TrainerConfig:
     ppo_mini_batch_size: int = _f(256, "Step samples per optimizer step.")
     micro_batch_size: int = _f(8, "Step samples per forward pass (gradient accumulation).")
     ppo_epochs: int = _f(1, "Passes over the batch per iteration.")
-    lr: float = _f(1e-6, "AdamW learning rate.")
-    weight_decay: float = _f(0.01, "AdamW weight decay.")
-    grad_clip: float = _f(1.0, "Max global grad norm.")
-    clip_ratio_low: float = _f(0.2, "PPO clip below 1.")
-    clip_ratio_high: float = _f(0.2, "PPO clip above 1.")
-    clip_ratio_c: float = _f(3.0, "Dual-clip constant for negative advantages.")
     sort_by_length: bool = _f(
         True,
         "Log-prob passes, and with loss_scale=global the update's micro-batches, take samples in order of length "
@@ -230,6 +224,12 @@ class TrainerConfig:
         "auto, true or false: when the update is one optimizer step (one epoch, one mini-batch), take the old "
         "log-probs from its own forward passes (detached: ratios of exactly 1) instead of a separate pass.",
     )
+    lr: float = _f(1e-6, "AdamW learning rate.")
+    weight_decay: float = _f(0.01, "AdamW weight decay.")
+    grad_clip: float = _f(1.0, "Max global grad norm.")
+    clip_ratio_low: float = _f(0.2, "PPO clip below 1.")
+    clip_ratio_high: float = _f(0.2, "PPO clip above 1.")
+    clip_ratio_c: float = _f(3.0, "Dual-clip constant for negative advantages.")
     use_kl_loss: bool = _f(True, "KL to the frozen reference as a loss term.")
     kl_coef: float = _f(0.01, "KL loss coefficient.")
     kl_type: str = _f("low_var_kl", "kl, abs, mse or low_var_kl.")
