@@ -285,7 +285,15 @@ def test_vllm_reserves_its_share_and_a_share_below_its_weights_is_a_problem():
 
 
 # ---- the presets and the suggestions ----------------------------------------------------------------
-@pytest.mark.parametrize(("preset", "gpus"), [("alfworld-qwen2.5-1.5b", 2), ("webshop-qwen2.5-1.5b", 2)])
+def test_the_webshop_15b_preset_fits_on_its_two_gpus():
+    """The HGPO WebShop script's micro-batch of 4 per GPU keeps activations and logits small."""
+    cfg = load_config("webshop-qwen2.5-1.5b")
+    assert cfg.trainer.num_workers == 2 and cfg.trainer.micro_batch_size == 4
+    verdict, _ = plan_config(cfg, gpu_mem_gib=80)
+    assert verdict.fits and verdict.plan.settings.gpus == 2
+
+
+@pytest.mark.parametrize(("preset", "gpus"), [("alfworld-qwen2.5-1.5b", 2)])
 def test_the_15b_presets_fit_on_two_80_gib_gpus_but_not_one(preset, gpus):
     verdict, _ = plan_config(load_config(preset), gpus=gpus, gpu_mem_gib=80)
     assert verdict.fits and verdict.plan.total_gib < 80
@@ -305,7 +313,7 @@ def test_the_7b_presets_fit_on_four_80_gib_gpus(preset):
     assert verdict.fits and verdict.plan.total_gib < 80
 
 
-NO_OFFLOAD = ["trainer.fsdp.offload_params=false"]
+NO_OFFLOAD = ["trainer.fsdp.offload_params=false", "trainer.num_workers=1"]  # the presets: 4 ranks
 
 
 def test_7b_does_not_fit_one_gpu_without_offload_and_the_suggestions_do_fit():
@@ -388,7 +396,7 @@ def test_cli_table_and_one_line_errors():
 
 # ---- the start of `hgpo train` ----------------------------------------------------------------------
 def test_a_gpu_run_that_does_not_fit_stops_and_a_cpu_run_only_records(tmp_path):
-    cfg = load_config("alfworld-qwen2.5-7b", NO_OFFLOAD)  # trainer.num_workers=1
+    cfg = load_config("alfworld-qwen2.5-7b", NO_OFFLOAD)
     with pytest.raises(UserError, match="memory plan: does not fit on 1 x") as err:
         check_training(cfg, "cuda")
     assert "\n" not in str(err.value) and "trainer.fsdp.offload_params=true" in str(err.value)
