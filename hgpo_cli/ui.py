@@ -94,6 +94,13 @@ class TrainingUI:
             info = f"iteration {self.iteration}: {detail}"
             self.progress.update(self.step_task, description=f"  {name}", total=None, completed=0, info=info)
 
+    def phase_progress(self, name: str, done: int, total: int) -> None:
+        """Micro-batch passes of the running phase (log-probs, update) on the terminal's phase line; piped
+        output keeps its one line per phase."""
+        if self.plain or self.step_task is None:
+            return
+        self.progress.update(self.step_task, description=f"  {name}", total=total, completed=done)
+
     def end_iteration(self, iteration: int, metrics: dict[str, Any]) -> None:
         info = (
             f"success {metrics.get('rollout/success_rate', 0):.2f}  "

@@ -152,3 +152,22 @@ def test_lora_trains_adapters_and_saves_a_merged_hf_policy(tiny_model_dir, tmp_p
     fresh = PolicyWorker(str(tiny_model_dir), lora_cfg, trainer_cfg(lr=1e-2))
     fresh.load(str(tmp_path / "ckpt"))
     torch.testing.assert_close(fresh.parameter_vector(), worker.parameter_vector())
+
+
+def test_log_prob_and_update_passes_report_their_micro_batch_progress(tiny_model_dir):
+    """The log-prob and update phases count their micro-batch passes into a sink (the trainer's Ray queue,
+    drained by the UI): 8 samples in micro-batches of at most 3 are at least 3 passes, counted 1..n in order."""
+    import queue
+
+    worker = PolicyWorker(str(tiny_model_dir), MODEL_CFG, trainer_cfg(ppo_mini_batch_size=8, loss_scale="global"))
+    samples = fixed_batch(worker.tokenizer)
+    sink: queue.Queue = queue.Queue()
+    for sample, lp in zip(samples, worker.log_probs(samples, True, sink), strict=True):
+        sample.old_log_probs, sample.ref_log_probs = lp["old"], lp["ref"]
+    counts = [sink.get_nowait() for _ in range(sink.qsize())]
+    assert len(counts) >= 3 and counts == [(k, len(counts)) for k in range(1, len(counts) + 1)]
+    worker.update(samples, seed=0, progress=sink)
+    counts = [sink.get_nowait() for _ in range(sink.qsize())]
+    assert len(counts) >= 3 and counts == [(k, len(counts)) for k in range(1, len(counts) + 1)]
+    worker.update(samples, seed=1)  # no sink: nothing reported, nothing fails
+    assert sink.empty()

@@ -21,6 +21,7 @@ class EvalUI:
         self.pass_task: Any = None
         self.step_task: Any = None
         self.started = 0
+        self.stopped = False
 
     def message(self, text: str) -> None:
         self.console.print(f"[bold cyan]hgpo[/] {text}")
@@ -48,6 +49,10 @@ class EvalUI:
             self.progress.update(self.step_task, completed=step, info=f"{active} episodes running")
 
     def stop(self) -> None:
+        """End the bars; a second call does nothing (rich's Live fails when stopped twice)."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self.pass_task is not None and self.started:
             self.progress.update(self.pass_task, completed=self.started)
         self.progress.stop()

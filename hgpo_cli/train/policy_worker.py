@@ -8,6 +8,7 @@ the mini-batches and per-micro-batch loss weights come from `hgpo_cli.train.mini
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -58,6 +59,16 @@ def model_settings(**overrides: Any) -> dict[str, Any]:
     settings = OmegaConf.to_container(OmegaConf.structured(ModelConfig), resolve=True)
     settings.update(overrides)
     return settings
+
+
+def report_progress(sink: Any, rank: int, done: int, total: int) -> None:
+    """Tell `sink` (anything with `put_nowait`, e.g. a `ray.util.queue.Queue` the driver drains) that rank 0
+    has started pass `done` of `total` micro-batch passes; other ranks and a None sink say nothing. Progress
+    is best effort: a full or closed sink never stops the work."""
+    if sink is None or rank != 0:
+        return
+    with contextlib.suppress(Exception):  # a progress line is not worth failing an update for
+        sink.put_nowait((done, total))
 
 
 class PolicyWorker:
@@ -152,12 +163,15 @@ class PolicyWorker:
 
     # ---- log-probs -----------------------------------------------------------------------------------
     @torch.no_grad()
-    def log_probs(self, samples: list[TrainSample], with_old: bool = True) -> list[dict[str, list[float] | None]]:
+    def log_probs(
+        self, samples: list[TrainSample], with_old: bool = True, progress: Any = None
+    ) -> list[dict[str, list[float] | None]]:
         """Old (current policy) and reference log-probs of each sample's response tokens; `with_old=False`:
         the reference's only ("old" None: the update takes them from its own forward passes).
 
         With several ranks each computes those of its share, samples[rank::world_size] (every rank must be
-        called with the same list; `interleave_shares` puts the answers back in order)."""
+        called with the same list; `interleave_shares` puts the answers back in order). `progress`: see
+        `report_progress`."""
         self.model.eval()
         out: list[dict[str, list[float] | None]] = []
         size = self.trainer["micro_batch_size"]
@@ -166,7 +180,8 @@ class PolicyWorker:
         sort = bool(self.trainer.get("sort_by_length", False))
         orders = [length_order(samples[r :: self.world_size], sort) for r in range(self.world_size)]
         shares = [chunks([samples[r :: self.world_size][i] for i in orders[r]], size) for r in range(self.world_size)]
-        for micro, real in lockstep_micro_batches(shares, self.rank):
+        passes = list(lockstep_micro_batches(shares, self.rank))
+        for done, (micro, real) in enumerate(passes, start=1):
             batch = self._to_device(collate(micro, self.pad_id))
             targets = response_targets(batch)
             with self._autocast():
@@ -176,6 +191,7 @@ class PolicyWorker:
                 ref = None
                 if self.reference is not None:
                     ref = token_log_probs(response_logits(self.reference, batch, self.temperature), targets).cpu()
+            report_progress(progress, self.rank, done, len(passes))
             for i, sample in enumerate(micro if real else []):
                 n = len(sample.response_ids)
                 width = batch.response_width
@@ -213,10 +229,11 @@ class PolicyWorker:
             return sum(len(s.response_ids) for s in micro) / max(1, sum(len(s.response_ids) for s in mini))
         return sum(1 for s in micro if s.response_ids) / max(1, sum(1 for s in mini if s.response_ids))
 
-    def update(self, samples: list[TrainSample], seed: int) -> dict[str, float]:
+    def update(self, samples: list[TrainSample], seed: int, progress: Any = None) -> dict[str, float]:
         """PPO epochs over the mini-batches of `plan_update` (order, padding, rank split and micro-batch
         weights as trainer.shuffle / pad_batch / loss_scale say); returns metrics averaged over optimizer
-        steps (each step's statistics are weight-averaged over its micro-batches)."""
+        steps (each step's statistics are weight-averaged over its micro-batches). `progress`: see
+        `report_progress` (one count per micro-batch pass)."""
         cfg = self.trainer
         plan = plan_update(
             [len(s.response_ids) for s in samples],
@@ -236,10 +253,13 @@ class PolicyWorker:
             raise RuntimeError("old log-probs missing for an update of several optimizer steps")
         sums: dict[str, float] = {}
         steps = 0
+        passes, total_passes = 0, sum(len(self._lockstep(step)) for step in plan.steps)
         for step in plan.steps:
             self.optimizer.zero_grad(set_to_none=False)
             stats_acc: dict[str, float] = {"weight": 0.0}
             for micro_batch, real in self._lockstep(step):
+                passes += 1
+                report_progress(progress, self.rank, passes, total_passes)
                 weight = micro_batch.weight if real else 0.0
                 if weight == 0 and not self.sharded:
                     continue  # under FSDP every rank runs as many passes as the others, weight 0 or not

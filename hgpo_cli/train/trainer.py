@@ -6,6 +6,7 @@ workers (one per data-parallel rank). The loop itself runs in the driver.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -276,11 +277,43 @@ class Trainer:
         if fused and self.workers and not self._has_reference():
             return True  # neither pass is needed
         ref = ray.put(samples)  # each rank computes samples[rank::num_workers]
-        results = interleave_shares(ray.get([w.log_probs.remote(ref, not fused) for w in self.workers]))
+        with self._micro_progress("log-probs") as sink:
+            refs = [w.log_probs.remote(ref, not fused, sink) for w in self.workers]
+            results = interleave_shares(self._await(refs, sink, "log-probs"))
         for sample, lp in zip(samples, results, strict=True):
             sample.old_log_probs = lp["old"]
             sample.ref_log_probs = lp["ref"]
         return fused
+
+    @contextlib.contextmanager
+    def _micro_progress(self, phase: str) -> Any:
+        """The Ray queue the rank-0 worker reports its micro-batch passes into while a UI shows them (None
+        without a UI: no queue actor is started). One queue per run, emptied before each phase."""
+        if self.ui is None or not hasattr(self.ui, "phase_progress"):
+            yield None
+            return
+        if getattr(self, "_progress_sink", None) is None:
+            from ray.util.queue import Queue
+
+            self._progress_sink = Queue(actor_options={"num_cpus": 0})
+        sink = self._progress_sink
+        if sink.qsize():
+            sink.get_nowait_batch(sink.qsize())
+        yield sink
+
+    def _await(self, refs: list[Any], sink: Any, phase: str) -> list[Any]:
+        """`ray.get(refs)`, showing the newest (done, total) micro-batch count the sink holds meanwhile."""
+        import ray
+
+        if sink is None:
+            return ray.get(refs)
+        pending = list(refs)
+        while pending:
+            _, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
+            counts = sink.get_nowait_batch(sink.qsize()) if sink.qsize() else []
+            if counts:
+                self.ui.phase_progress(phase, *counts[-1])
+        return ray.get(refs)
 
     def _has_reference(self) -> bool:
         return bool(self.cfg.trainer.use_kl_loss) and float(self.cfg.trainer.kl_coef) > 0
@@ -289,7 +322,8 @@ class Trainer:
         import ray
 
         ref = ray.put(samples)
-        stats = ray.get([w.update.remote(ref, seed) for w in self.workers])
+        with self._micro_progress("update") as sink:
+            stats = self._await([w.update.remote(ref, seed, sink) for w in self.workers], sink, "update")
         return stats[0]
 
     def sync_weights(self) -> None:
@@ -417,6 +451,9 @@ class Trainer:
 
         with contextlib.suppress(Exception):
             self.pool.close()
+        if getattr(self, "_progress_sink", None) is not None:
+            with contextlib.suppress(Exception):
+                self._progress_sink.shutdown()
         for actor in [self.rollout, *self.workers, *([self.critic] if getattr(self, "critic", None) else [])]:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
