@@ -100,7 +100,8 @@ class WebShopConfig:
         "test 0-499, validation 500-1499, train 1500+. Generated sets under 1000 goals: in proportion.",
     )
     use_small: bool = _f(
-        True, "Real data: the 1,000-product files (items_shuffle_1000.json, verl-agent's default); false: the full ones."
+        True,
+        "Real data: the 1,000-product files (items_shuffle_1000.json, verl-agent's default); false: the full ones.",
     )
     human_goals: bool = _f(
         False, "Real data: human-written goals (items_human_ins.json) or the synthetic ones (verl-agent's default)."

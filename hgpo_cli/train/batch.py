@@ -62,8 +62,7 @@ def collate(samples: list[TrainSample], pad_id: int) -> Collated:
     position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
     response_mask = _right_aligned([[1.0] * len(s.response_ids) for s in samples], r_max)
     per_token = [
-        s.token_advantages if s.token_advantages is not None else [s.advantage] * len(s.response_ids)
-        for s in samples
+        s.token_advantages if s.token_advantages is not None else [s.advantage] * len(s.response_ids) for s in samples
     ]
     advantages = _right_aligned(per_token, r_max)
     has_old = all(s.old_log_probs is not None for s in samples)

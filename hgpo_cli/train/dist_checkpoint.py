@@ -33,7 +33,6 @@ def _options(lora: bool) -> Any:
     return StateDictOptions(ignore_frozen_params=lora, strict=not lora)
 
 
-
 def save_sharded(model: torch.nn.Module, optimizer: torch.optim.Optimizer, directory: Path, *, lora: bool) -> None:
     """Every rank writes its shards of the model and optimizer state to `directory/sharded` (a collective)."""
     import torch.distributed.checkpoint as dcp
