@@ -10,17 +10,16 @@ Any model and preset may use it; nothing else in training changes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from hgpo_cli.paths import cache_dir
+from hgpo_cli.paths import cache_dir, folder_lock
 
 SFT_VERSION = 1  # bump when sft.py changes what it trains on or how
 
@@ -71,19 +70,6 @@ def warm_start_dir(cfg: Any, base_dir: str) -> Path:
     return cache_dir() / "warm-start" / f"{name}-sft{int(cfg.model.sft_epochs)}-{digest}"
 
 
-@contextlib.contextmanager
-def _lock(folder: Path) -> Iterator[None]:
-    import fcntl
-
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def starting_policy(cfg: Any, say: Callable[[str], None] = lambda text: None) -> str:
     """The resolved folder (or hub id) the run starts from; builds and caches the SFT warm start once."""
     from hgpo_cli.models.loading import resolve_model_path
@@ -97,7 +83,7 @@ def starting_policy(cfg: Any, say: Callable[[str], None] = lambda text: None) ->
     out = warm_start_dir(cfg, base)
     if (out / "sft.json").is_file():
         return str(out)
-    with _lock(out.parent):
+    with folder_lock(out.parent):
         if (out / "sft.json").is_file():
             return str(out)
         tmp = out.with_name(out.name + ".tmp")

@@ -9,10 +9,9 @@ shared `../shared/data/alfworld`). Unset: games generated from the alfworld whee
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from hgpo_cli.agent.prompts import PromptTemplate
 from hgpo_cli.envs.alfworld.games import SPLIT_FOLDERS, DataPathError, scan_split, split_dir
 from hgpo_cli.envs.base import TaskSpec, TextEnv
 from hgpo_cli.errors import UserError
+from hgpo_cli.paths import folder_lock
 
 ENV_NAME = "alfworld"
 REWARD_SCALE = 1.0  # the environment already pays 10 on success
@@ -72,20 +72,6 @@ def generated_root(cfg: Any) -> Path:
     return cache_dir() / "alfworld" / f"generated-{int(a.generated_seed)}-{int(a.generated_games)}"
 
 
-@contextlib.contextmanager
-def _lock(folder: Path) -> Iterator[None]:
-    """An exclusive file lock on a folder (two processes never generate the same games at once)."""
-    import fcntl
-
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _generation_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -101,7 +87,7 @@ def ensure_generated(cfg: Any, split: str, *, show_progress: bool = True) -> Pat
     n, seed = int(a.generated_games), int(a.generated_seed)
     if split_complete(root, folder_split, n, seed):
         return root
-    with _lock(root):
+    with folder_lock(root):
         if split_complete(root, folder_split, n, seed):
             return root
         if not show_progress:
