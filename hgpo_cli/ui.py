@@ -92,7 +92,8 @@ class TrainingUI:
             return
         if self.step_task is not None:
             info = f"iteration {self.iteration}: {detail}"
-            self.progress.update(self.step_task, description=f"  {name}", total=None, completed=0, info=info)
+            # total 1 until the phase reports its micro-batch passes (total=None would keep the rollout's turns)
+            self.progress.update(self.step_task, description=f"  {name}", total=1, completed=0, info=info)
 
     def phase_progress(self, name: str, done: int, total: int) -> None:
         """Micro-batch passes of the running phase (log-probs, update) on the terminal's phase line; piped
