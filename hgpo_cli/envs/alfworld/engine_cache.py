@@ -10,7 +10,8 @@ for memoised versions:
 - template parses are cached and deep-copied on every use (the engine sets `.context` on the symbols);
 - conjunctive queries and grammar parses are cached (the engine never mutates them);
 - `pddl2sas` is cached per (domain, problem, optimize) in a small LRU (32 entries, about 5 MB each for
-  a real game) and restores `sys.argv`, which the original overwrites.
+  a real game) and restores `sys.argv`, which the original overwrites; behind the LRU, on disk
+  (`sas_cache.py`): a game's first load in any later process reads its translation instead of redoing it.
 
 Measured on the shared valid_seen games (2 shared cores): 6-7 env steps/s without, 22-24 with; reset
 after the first load of a game drops from about 1.7 s to 0.1 s. Transcripts (observations, admissible
@@ -66,13 +67,20 @@ def _build() -> dict[str, Any]:
             return orig_logic_parse(text, rule_name=rule_name, **kwargs)
         return _grammar(text, rule_name)
 
-    @functools.lru_cache(maxsize=32)  # about 5 MB per real game and variant
-    def _sas(domain: str, problem: str, verbose: bool, optimize: bool) -> Any:
+    from hgpo_cli.envs.alfworld import sas_cache
+
+    def _translate(domain: str, problem: str, verbose: bool, optimize: bool) -> Any:
         argv = list(sys.argv)
         try:
             return fast_downward.pddl2sas(domain, problem, verbose=verbose, optimize=optimize)
         finally:
             sys.argv[:] = argv
+
+    @functools.lru_cache(maxsize=32)  # about 5 MB per real game and variant
+    def _sas(domain: str, problem: str, verbose: bool, optimize: bool) -> Any:
+        if verbose:
+            return _translate(domain, problem, verbose, optimize)
+        return sas_cache.cached(domain, problem, optimize, lambda: _translate(domain, problem, verbose, optimize))
 
     def pddl2sas(domain: str, problem: str, verbose: bool = False, optimize: bool = False) -> Any:
         return _sas(domain, problem, bool(verbose), bool(optimize))
