@@ -210,3 +210,26 @@ def test_cli_list_and_play(games_root: Path) -> None:
     assert played.exit_code == 0, played.output
     assert "Task: " in played.output and "Nothing happens." in played.output
     assert "stopped after 2 step(s)" in played.output
+
+
+def test_generated_games_of_chosen_types_and_eval_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hgpo_cli.envs.alfworld import suite
+
+    monkeypatch.setenv("HGPO_CACHE", str(tmp_path / "cache"))
+    overrides = {
+        "env.alfworld.generated_games": 3,
+        "env.alfworld.generated_eval_games": 1,
+        "env.alfworld.generated_seed": 5,
+        "env.alfworld.task_types": "[look_at_obj_in_light,pick_and_place]",
+    }
+    cfg = _cfg(**overrides)
+    root = suite.generated_root(cfg)
+    # the generator's own order of the types, and the eval count, name the folder
+    assert root.name == "generated-5-3-e1-pick_and_place-look_at_obj_in_light"
+    train = suite.list_tasks(cfg, "train")
+    # the types take turns in the generator's order (pick, look, pick); listed sorted by folder
+    assert sorted(t.task_type for t in train) == ["look_at_obj_in_light", "pick_and_place", "pick_and_place"]
+    assert len(suite.list_tasks(cfg, "eval_in_distribution")) == 1
+    assert all(Path(t.payload["path"]).is_relative_to(root) for t in train)
+    # all six types and no separate eval count: the folder of earlier versions
+    assert suite.generated_root(_cfg(**{"env.alfworld.generated_games": 3})).name == "generated-0-3"

@@ -79,9 +79,14 @@ class AlfWorldConfig:
     data_dir: str | None = _f(None, "Folder holding json_2.1.1/ (real games); unset: generated games in the cache.")
     train_split: str = _f("train", "train, eval_in_distribution or eval_out_of_distribution.")
     eval_split: str = _f("eval_in_distribution", "Split that evaluation uses by default.")
-    generated_games: int = _f(60, "How many games to generate when no data_dir is given.")
+    generated_games: int = _f(60, "How many games to generate (per split) when no data_dir is given.")
+    generated_eval_games: int | None = _f(
+        None, "Games of each evaluation split when generated (null: generated_games); the train split keeps that."
+    )
     generated_seed: int = _f(0, "Seed of the game generator.")
-    task_types: list[str] = _f(list(TASK_TYPES_ALFWORLD), "Task types to keep.")
+    task_types: list[str] = _f(
+        list(TASK_TYPES_ALFWORLD), "Task types to keep (generated games: only these are generated, in turn)."
+    )
     parse_cache: bool = _f(True, "Memoise the engine's template/PDDL parsing: same outputs, about 3x more steps/s.")
     check_timeout_s: float = _f(1800.0, "hgpo envs check: time limit per game (the planner needs minutes on a few).")
 
@@ -175,6 +180,11 @@ class ModelConfig:
         "walkthroughs of the training games (ALFWorld, action format), cached; 0: start from model.path itself.",
     )
     sft_lr: float = _f(1e-4, "AdamW learning rate of that warm start.")
+    sft_detours: int = _f(
+        0,
+        "Extra walkthroughs per training game for `hgpo sft`: detour d first goes to d receptacles other than "
+        "the plan's first one, then follows the planner from there (only the planner's commands are trained on).",
+    )
 
 
 @dataclass

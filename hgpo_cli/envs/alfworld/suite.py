@@ -64,12 +64,42 @@ def canonical_split(split: str) -> str:
     return split
 
 
+def generated_types(cfg: Any) -> list[str]:
+    """The task types the generator writes for this config, in the order they take turns."""
+    from hgpo_cli.envs.alfworld.games import TASK_TYPES
+
+    wanted = {str(t) for t in _acfg(cfg).task_types}
+    return [t for t in TASK_TYPES if t in wanted] or list(TASK_TYPES)
+
+
+def generated_count(cfg: Any, split: str) -> int:
+    """How many games a generated split holds: `generated_games`, or `generated_eval_games` for the
+    evaluation splits when that is set."""
+    a = _acfg(cfg)
+    eval_games = a.get("generated_eval_games")
+    if canonical_split(split) != "train" and eval_games is not None:
+        return int(eval_games)
+    return int(a.generated_games)
+
+
 def generated_root(cfg: Any) -> Path:
-    """The cache folder of the generated games of this config (holds json_2.1.1/)."""
+    """The cache folder of the generated games of this config (holds json_2.1.1/).
+
+    `generated-<seed>-<n>`, with `-e<m>` when the evaluation splits hold another count and the task
+    types' names when they are not all six (each folder holds one set of games, so a split never
+    lists games of another config)."""
+    from hgpo_cli.envs.alfworld.games import TASK_TYPES
     from hgpo_cli.paths import cache_dir
 
     a = _acfg(cfg)
-    return cache_dir() / "alfworld" / f"generated-{int(a.generated_seed)}-{int(a.generated_games)}"
+    name = f"generated-{int(a.generated_seed)}-{int(a.generated_games)}"
+    eval_games = a.get("generated_eval_games")
+    if eval_games is not None and int(eval_games) != int(a.generated_games):
+        name += f"-e{int(eval_games)}"
+    types = generated_types(cfg)
+    if types != list(TASK_TYPES):
+        name += "-" + "-".join(types)
+    return cache_dir() / "alfworld" / name
 
 
 def _generation_workers() -> int:
@@ -84,14 +114,14 @@ def ensure_generated(cfg: Any, split: str, *, show_progress: bool = True) -> Pat
     a = _acfg(cfg)
     root = generated_root(cfg)
     folder_split = GENERATED_FOLDER[split]
-    n, seed = int(a.generated_games), int(a.generated_seed)
-    if split_complete(root, folder_split, n, seed):
+    n, seed, types = generated_count(cfg, split), int(a.generated_seed), generated_types(cfg)
+    if split_complete(root, folder_split, n, seed, types):
         return root
     with folder_lock(root):
-        if split_complete(root, folder_split, n, seed):
+        if split_complete(root, folder_split, n, seed, types):
             return root
         if not show_progress:
-            generate_split(root, folder_split, n, seed, workers=_generation_workers())
+            generate_split(root, folder_split, n, seed, types, workers=_generation_workers())
             return root
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -103,7 +133,7 @@ def ensure_generated(cfg: Any, split: str, *, show_progress: bool = True) -> Pat
             def report(done: int, total: int, _what: str) -> None:
                 bar.update(job, completed=done, total=total)
 
-            generate_split(root, folder_split, n, seed, progress=report, workers=_generation_workers())
+            generate_split(root, folder_split, n, seed, types, progress=report, workers=_generation_workers())
     return root
 
 
