@@ -284,6 +284,78 @@ def test_vllm_reserves_its_share_and_a_share_below_its_weights_is_a_problem():
     assert not tiny.fits and "less than its weights" in tiny.problems[0]
 
 
+def test_a_shared_policy_counts_no_engine_copy():
+    """rollout.share_policy resolved to sharing (one fp32 rank, HF engine): no engine weights and no engine
+    process; the engine's KV cache and prefill are rank 0's, in the rollout phase only."""
+    one = replace(SMALL_SETTINGS, gpus=1, compute_dtype="float32")  # c = m = 4
+    separate = compute_plan(SMALL, replace(one, share_policy="false"))
+    shared = compute_plan(SMALL, replace(one, share_policy="auto"))
+    assert shared.settings.shares_policy and not separate.settings.shares_policy
+    weights = 2632 * 4  # the engine's copy, P c
+    kv, prefill = 3 * 8 * 4 * 2 * 4 * 4, 3 * 8 * (2 * 8 + 3 * 16) * 4  # B S L 2 kv c, B S (2H + 3I) c
+    assert separate.phases["rollout"]["rollout_weights"] == weights
+    assert shared.phases["rollout"]["rollout_weights"] == 0
+    assert (shared.phases["rollout"]["rollout_kv_cache"], shared.phases["rollout"]["rollout_activations"]) == (
+        kv,
+        prefill,
+    )
+    totals, alone = separate.phase_totals, shared.phase_totals
+    assert totals["rollout"] - alone["rollout"] == weights + GIB  # the copy and the engine's process
+    for phase in ("log_probs", "update", "step"):
+        assert totals[phase] - alone[phase] == weights + kv + prefill + GIB
+        assert "rollout_kv_cache" not in shared.phases[phase] and "runtime_engine" not in shared.phases[phase]
+    off_gpu = [compute_plan(SMALL, replace(one, share_policy=v, on_gpu=False)) for v in ("false", "true")]
+    assert off_gpu[0].phase_totals["rollout"] - off_gpu[1].phase_totals["rollout"] == weights  # exactly
+    # nothing changes where sharing is not possible: vLLM, several ranks, mixed precision, LoRA
+    for blocked in (
+        replace(one, engine="vllm"),
+        replace(one, gpus=2),
+        replace(one, compute_dtype="bfloat16"),
+        replace(one, lora_rank=2),
+    ):
+        assert not blocked.shares_policy
+        assert compute_plan(SMALL, blocked).phases == compute_plan(SMALL, replace(blocked, share_policy="false")).phases
+
+
+def test_the_default_preset_shares_its_policy_and_plans_no_engine_copy():
+    shared, _ = plan_config(load_config(None), gpu_mem_gib=80)
+    separate, _ = plan_config(load_config(None, ["rollout.share_policy=false"]), gpu_mem_gib=80)
+    assert shared.plan.settings.shares_policy and shared.plan.peak_phase == separate.plan.peak_phase == "update"
+    # SmolLM2 in fp32, rollout.batch_size 16 at 1024 + 16 tokens: P c, B S L 2 kv c, B S (2H + 3I) c, the process
+    engine = 134_515_008 * 4 + 16 * 1040 * 30 * 2 * 192 * 4 + 16 * 1040 * (2 * 576 + 3 * 1536) * 4 + GIB
+    assert separate.plan.total_bytes - shared.plan.total_bytes == engine
+    with pytest.raises(UserError, match="rollout.share_policy=true is not possible here: rollout.engine=vllm"):
+        plan_config(load_config(None, ["rollout.share_policy=true", "rollout.engine=vllm"]))
+
+
+def test_the_plan_resolves_share_policy_as_the_trainer_does():
+    from omegaconf import OmegaConf
+
+    from hgpo_cli.train.fast_paths import shares_policy
+
+    for mode in ("auto", "true", "false", "True"):
+        for engine in ("hf", "vllm"):
+            for workers in (1, 2):
+                for lora in (0, 4):
+                    for master in ("float32", "bfloat16"):
+                        cfg = OmegaConf.create(
+                            {
+                                "rollout": {"engine": engine, "share_policy": mode},
+                                "trainer": {"num_workers": workers},
+                                "model": {"lora_rank": lora, "master_dtype": master, "dtype": "float32"},
+                            }
+                        )
+                        try:
+                            expected: object = shares_policy(cfg)
+                        except UserError as err:
+                            expected = str(err)
+                        try:
+                            got: object = PlanSettings.from_config(cfg).shares_policy
+                        except UserError as err:
+                            got = str(err)
+                        assert got == expected, (mode, engine, workers, lora, master)
+
+
 # ---- the presets and the suggestions ----------------------------------------------------------------
 def test_the_webshop_15b_preset_fits_on_its_two_gpus():
     """The HGPO WebShop script's micro-batch of 4 per GPU keeps activations and logits small."""

@@ -27,8 +27,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     ) -> None:
         """Memory per GPU of a run, from the model's config.json alone (no weights): policy weights, gradients,
-        AdamW state, reference model, activations, logits and rollout engine; the verdict and, when it does
-        not fit, which setting would (more GPUs, offload, checkpointing, a smaller micro-batch). Exit code 1
+        AdamW state, reference model, activations, logits, rollout engine (none with rollout.share_policy)
+        and, with algorithm.name=ppo, the critic; the verdict and, when it does not fit, which setting would
+        (more GPUs, offload, checkpointing, a smaller micro-batch, the critic on its own GPU). Exit code 1
         when it does not fit. Formulas: hgpo_cli/plan/memory.py; assumptions: docs/scale.md."""
         from hgpo_cli.config import load_config
         from hgpo_cli.plan import plan_config

@@ -7,7 +7,9 @@ Every suggestion is found by re-running the plan with the change applied (nothin
 - gradient checkpointing, when it is off;
 - a smaller micro-batch: the largest trainer.micro_batch_size below the current one that fits;
 - a smaller rollout share: vLLM's largest gpu_memory_utilization (steps of 0.05) below the current one,
-  the HF engine's largest rollout.batch_size below the current one, that fits.
+  the HF engine's largest rollout.batch_size below the current one, that fits;
+- with a PPO critic beside rank 0: a GPU of its own (critic.num_gpus=1), and the largest
+  critic.micro_batch_size below the current one that fits.
 A change the run's config would refuse (`valid`, e.g. a micro-batch that does not divide the mini-batch
 under trainer.loss_scale=micro) is skipped. When no offload or checkpointing alone fits, all of them
 together are tried too; when nothing fits at all, a GPU count and a micro-batch are searched with all of
@@ -20,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hgpo_cli.plan.memory import MemoryPlan, compute_plan
+from hgpo_cli.plan.memory import GIB, MemoryPlan, compute_plan
 from hgpo_cli.plan.settings import PlanSettings
 from hgpo_cli.plan.shapes import ModelShape
 
 MAX_GPUS = 64
+INT_KEYS = ("trainer.num_workers", "trainer.micro_batch_size", "rollout.batch_size", "critic.micro_batch_size")
 
 
 @dataclass
@@ -61,6 +64,10 @@ class Verdict:
             return ""
         if plan.problems:
             return "; ".join(plan.problems)
+        if plan.busiest != "GPU 0":
+            return (
+                f"{plan.busiest_bytes / GIB:.1f} GiB needed on {plan.busiest}, {plan.settings.gpu_mem_gib:g} GiB there"
+            )
         parts = ", ".join(f"{name} {gib:.1f}" for name, gib in plan.largest(3))
         return (
             f"{plan.total_gib:.1f} GiB needed on GPU 0 in the {plan.peak_phase} phase, "
@@ -72,19 +79,23 @@ class Verdict:
         plan = self.plan
         s = plan.settings
         if plan.fits:
-            free = s.gpu_mem_gib - plan.total_gib
+            busiest = plan.busiest_bytes / GIB
+            where = f"{plan.peak_phase} phase" if plan.busiest == "GPU 0" else plan.busiest
             return (
-                f"fits: {plan.total_gib:.1f} of {s.gpu_mem_gib:g} GiB on the busiest of {s.gpus} GPU(s) "
-                f"({plan.peak_phase} phase, {free:.1f} GiB free)"
+                f"fits: {busiest:.1f} of {s.gpu_mem_gib:g} GiB on the busiest of {plan.gpus_used} GPU(s) "
+                f"({where}, {s.gpu_mem_gib - busiest:.1f} GiB free)"
             )
-        text = f"does not fit on {s.gpus} x {s.gpu_mem_gib:g} GiB: {self.reason()}"
+        text = f"does not fit on {plan.gpus_used} x {s.gpu_mem_gib:g} GiB: {self.reason()}"
         if self.suggestions:
             return text + "; would fit with: " + " | ".join(x.label for x in self.suggestions)
+        if plan.problems and all("what would help: " in x for x in plan.problems):
+            return text  # the problems name their remedies (a critic larger than one GPU)
         return text + "; no single setting the plan knows makes it fit"
 
 
 def _label(overrides: list[str], gpus: int, base_gpus: int) -> str:
-    shown = [o for o in overrides if not o.startswith("trainer.num_workers=")]
+    shown = [o if o != "critic.num_gpus=1" else f"{o} (its own GPU)" for o in overrides]
+    shown = [o for o in shown if not o.startswith("trainer.num_workers=")]
     if gpus != base_gpus:
         shown.insert(0, f"trainer.num_workers={gpus} ({gpus} GPUs)")
     return " ".join(shown)
@@ -96,7 +107,7 @@ def _apply(settings: PlanSettings, overrides: list[str]) -> PlanSettings:
         value: Any
         if raw in ("true", "false"):
             value = raw == "true"
-        elif key in ("trainer.num_workers", "trainer.micro_batch_size", "rollout.batch_size"):
+        elif key in INT_KEYS:
             value = int(raw)
         else:
             value = float(raw)
@@ -126,7 +137,8 @@ class _Search:
         plan = compute_plan(self.shape, settings)
         if not plan.fits:
             return None
-        return Suggestion(overrides, settings.gpus, plan.total_gib, _label(overrides, settings.gpus, self.base.gpus))
+        label = _label(overrides, settings.gpus, self.base.gpus)
+        return Suggestion(overrides, settings.gpus, plan.busiest_bytes / GIB, label)
 
     def fewest_gpus(self, extra: list[str]) -> Suggestion | None:
         for gpus in range(self.base.gpus + 1, MAX_GPUS + 1):
@@ -154,6 +166,9 @@ class _Search:
         else:
             values = list(range(base.engine_batch_size - 1, 0, -1))
             found.append(self.largest_below("rollout.batch_size", values, extra))
+        if base.critic:
+            values = list(range(base.critic_micro - 1, 0, -1))
+            found.append(self.largest_below("critic.micro_batch_size", values, extra))
         return [x for x in found if x is not None]
 
 
@@ -172,6 +187,8 @@ def judge(shape: ModelShape, settings: PlanSettings, valid: Valid | None = None)
         toggles.append(["trainer.fsdp.offload_reference=true"])
     if not settings.gradient_checkpointing:
         toggles.append(["model.gradient_checkpointing=true"])
+    if settings.critic_gpu == "gpu0":
+        toggles.append(["critic.num_gpus=1"])  # the critic on a GPU of its own
     combined = [item for toggle in toggles for item in toggle]
 
     found: list[Suggestion | None] = [search.fewest_gpus([])]

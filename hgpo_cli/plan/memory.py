@@ -1,4 +1,5 @@
-"""The memory plan: bytes on the busiest GPU (rank 0's, which also holds the rollout engine), phase by phase.
+"""The memory plan: bytes on GPU 0 (rank 0's, which also holds the rollout engine), phase by phase, and on
+every other GPU that holds more than a trainer rank.
 
 Notation: P parameters, T trainable parameters (P, or the LoRA adapters'), layer / root the parameters of
 one decoder layer / of FSDP2's root unit (embeddings, final norm, lm_head), N = settings.gpus (the FSDP
@@ -17,6 +18,10 @@ Always on the GPU (every phase):
 - rollout engine   vLLM: max(u G, P c), the share it reserves (u = gpu_memory_utilization): its weights P c
                    plus the KV cache u G - P c. HF: weights P c, KV cache
                    B S L 2 kv c (B = rollout.batch_size), and the batched prefill of one layer B S (2H + 3I) c.
+                   With rollout.share_policy resolved to sharing (settings.shares_policy) there is no engine
+                   actor: rank 0's HF engine samples with the policy module itself, so no engine weights and
+                   no engine process; its KV cache and prefill are rank 0's, in the rollout phase only (one
+                   process, one caching allocator: what generation frees, the update reuses).
 - runtime          1 GiB per process on the GPU (CUDA context, NCCL, allocator slack): the trainer rank, and
                    the HF engine's actor (vLLM's own is inside its share).
 
@@ -41,16 +46,41 @@ The optimizer step (after the backward: activations and logits are freed) adds, 
 alone, the optimizer_state 2 T m / N it brings back to the GPU for the step.
 The log-prob phase (old and reference log-probs, no autograd) adds gathered_params, one layer's forward
 b S c (2H + q + 2kv + 3I), and logits b (R+1) V (c + 4 + 4 s) + (R+1) V 4 (one row's fp32 logsumexp).
-The rollout phase adds nothing to the always-present parts. The plan's total is the largest phase.
+The rollout phase adds nothing to the always-present parts (but a shared engine's KV cache and prefill).
+The plan's total is the largest phase.
+
+The PPO critic (algorithm.name=ppo, hgpo_cli/train/critic_worker.py) is one unsharded actor on one GPU
+(settings.critic_gpu: beside rank 0, or a GPU of its own), its own process, so its peak stays reserved in
+every phase. With P' = P - lm_head + H + 1 (the value model), m its master dtype, c' its compute dtype
+(settings.critic_compute_dtype), b' its micro-batch:
+- critic_weights P' m, critic_gradients P' m (kept between updates), critic_optimizer 2 P' m (AdamW);
+- critic_activations, one micro-batch of the update: without autocast (c' = m) the policy's b' S (L A + F)
+  (checkpointing: b' S (L H c' + A + F)) in c'. With bf16 autocast over fp32 master weights the residual
+  stream stays in m: per token and layer A' = (2m + 8) H + c' (5H + 3q + 2kv + 4I) (both RMSNorms' input
+  and fp32 output, the three casts of the normed input for q, k, v, the two for gate and up, q, k and v
+  for attention, its output, the o_proj input, gate, up, SiLU(gate)), F' = (m + 4) H + c' H, and autocast
+  keeps a c' copy of every projection weight W (linear_params_per_layer): without checkpointing
+  b' S (L A' + F') + L W c'; with it b' S (L H m + F') + max(L W c', b' S A' + W c') (the forward caches
+  every layer's copy; the backward recomputes one layer). The value head's output (one number a token)
+  is left out;
+- critic_runtime 1 GiB (its process on the GPU).
+A critic larger than one GPU is a problem of its own: it cannot be sharded or offloaded.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from hgpo_cli.plan.params import ParamCounts, count_params, trainable_params
-from hgpo_cli.plan.settings import PlanSettings
+from hgpo_cli.plan.params import (
+    ParamCounts,
+    count_params,
+    count_value_params,
+    linear_params_per_layer,
+    trainable_params,
+)
+from hgpo_cli.plan.settings import PlanSettings, dtype_bytes
 from hgpo_cli.plan.shapes import ModelShape
 
 GIB = float(2**30)
@@ -69,6 +99,10 @@ class MemoryPlan:
     phases: dict[str, dict[str, float]]
     host_bytes: float
     problems: list[str] = field(default_factory=list)
+    # peak bytes of each other GPU that holds more than a trainer rank ("GPU 1": rank 1 and the engine,
+    # "the critic's GPU"), and the critic's parts wherever it is (empty without a critic)
+    elsewhere: dict[str, float] = field(default_factory=dict)
+    critic: dict[str, float] = field(default_factory=dict)
 
     @property
     def phase_totals(self) -> dict[str, float]:
@@ -93,16 +127,32 @@ class MemoryPlan:
         return self.total_bytes / GIB
 
     @property
+    def gpus_used(self) -> int:
+        """GPUs the run takes: the trainer's, and one more for a critic on a GPU of its own."""
+        return self.settings.gpus + int(self.settings.critic_gpu == "own")
+
+    @property
+    def busiest(self) -> str:
+        """Which GPU holds the most: "GPU 0" or a key of `elsewhere`."""
+        name = max(self.elsewhere, key=lambda k: self.elsewhere[k], default="")
+        return name if name and self.elsewhere[name] > self.total_bytes else "GPU 0"
+
+    @property
+    def busiest_bytes(self) -> float:
+        return max([self.total_bytes, *self.elsewhere.values()])
+
+    @property
     def fits(self) -> bool:
-        return not self.problems and self.total_gib <= self.settings.gpu_mem_gib
+        return not self.problems and self.busiest_bytes / GIB <= self.settings.gpu_mem_gib
 
     @property
     def other_gpu_bytes(self) -> float:
-        """The largest phase on a GPU without the rollout engine (ranks 1..N-1); 0 with one GPU."""
-        if self.settings.gpus == 1:
+        """The largest phase on a GPU with a trainer rank alone (no engine, no critic); 0 when none is."""
+        s = self.settings
+        if s.gpus - 1 - int(s.engine_gpu == 1) < 1:
             return 0.0
         return max(
-            sum(v for k, v in parts.items() if not k.startswith(("rollout_", "runtime_engine")))
+            sum(v for k, v in parts.items() if not k.startswith(("rollout_", "runtime_engine", "critic_")))
             for parts in self.phases.values()
         )
 
@@ -119,9 +169,11 @@ def activation_bytes_per_token_layer(shape: ModelShape, c: int) -> int:
 
 
 def engine_parts(shape: ModelShape, params: ParamCounts, s: PlanSettings) -> tuple[dict[str, float], list[str]]:
-    """The rollout engine's bytes on its GPU, and problems (a vLLM share too small for its weights)."""
+    """The rollout engine's bytes on its GPU, and problems (a vLLM share too small for its weights). With a
+    shared policy (settings.shares_policy) no weights and no engine process: the HF engine's KV cache and
+    prefill only, which compute_plan puts in rank 0's rollout phase."""
     c = s.compute_bytes
-    weights = float(params.total * c)
+    weights = 0.0 if s.shares_policy else float(params.total * c)
     problems: list[str] = []
     if s.engine == "vllm":
         share = s.gpu_memory_utilization * s.gpu_mem_gib * GIB
@@ -135,12 +187,62 @@ def engine_parts(shape: ModelShape, params: ParamCounts, s: PlanSettings) -> tup
     batch = s.engine_batch_size
     kv = float(batch * s.tokens * shape.layers * 2 * shape.kv_dim * c)
     prefill = float(batch * s.tokens * (2 * shape.hidden + 3 * shape.intermediate) * c)
-    return {
-        "rollout_weights": weights,
-        "rollout_kv_cache": kv,
-        "rollout_activations": prefill,
-        "runtime_engine": RUNTIME_GIB * GIB if s.on_gpu else 0.0,
-    }, problems
+    parts = {"rollout_weights": weights, "rollout_kv_cache": kv, "rollout_activations": prefill}
+    if not s.shares_policy:
+        parts["runtime_engine"] = RUNTIME_GIB * GIB if s.on_gpu else 0.0
+    return parts, problems
+
+
+def critic_activation_bytes(shape: ModelShape, s: PlanSettings) -> float:
+    """Peak bytes of one critic micro-batch's update beyond its weights, gradients and AdamW state
+    (formulas in the module docstring): saved activations and, under bf16 autocast, the weight copies."""
+    m, c = s.master_bytes, dtype_bytes(s.critic_compute_dtype)
+    tokens = float(s.critic_micro * s.tokens)  # b' S
+    h, layers = shape.hidden, shape.layers
+    if c == m:  # no autocast: everything in the master dtype, as the policy's formula
+        per_layer = activation_bytes_per_token_layer(shape, c)
+        final = (4 + 2 * c) * h
+        if s.gradient_checkpointing:
+            return tokens * (layers * h * c + per_layer + final)
+        return tokens * (layers * per_layer + final)
+    per_layer = (2 * m + 8) * h + c * (5 * h + 3 * shape.q_dim + 2 * shape.kv_dim + 4 * shape.intermediate)
+    final = (m + 4) * h + c * h
+    casts = float(linear_params_per_layer(shape) * c)  # one layer's projection weights in c'
+    if s.gradient_checkpointing:
+        return tokens * (layers * h * m + final) + max(layers * casts, tokens * per_layer + casts)
+    return tokens * (layers * per_layer + final) + layers * casts
+
+
+def critic_parts(shape: ModelShape, s: PlanSettings) -> tuple[dict[str, float], list[str]]:
+    """The critic's bytes on its GPU (empty without a critic), and the problem when they exceed one GPU."""
+    if not s.critic:
+        return {}, []
+    value_shape = s.critic_shape or shape
+    p, m = count_value_params(value_shape), s.master_bytes
+    parts = {
+        "critic_weights": float(p * m),
+        "critic_gradients": float(p * m),
+        "critic_optimizer": float(2 * p * m),
+        "critic_activations": critic_activation_bytes(value_shape, s),
+        "critic_runtime": RUNTIME_GIB * GIB if s.on_gpu else 0.0,
+    }
+    total = sum(parts.values())
+    if total <= s.gpu_mem_gib * GIB:
+        return parts, []
+    state = 4.0 * p * m
+    if state + parts["critic_runtime"] > s.gpu_mem_gib * GIB:
+        cause = f"{state / GIB:.1f} GiB of it the {s.master_dtype} weights, gradients and AdamW state"
+        helps = "a smaller critic.model_path"
+    else:
+        cause = f"{parts['critic_activations'] / GIB:.1f} GiB of it one micro-batch of {s.critic_micro}"
+        helps = "a smaller critic.micro_batch_size"
+        helps += "" if s.gradient_checkpointing else ", model.gradient_checkpointing=true"
+    problem = (
+        f"the PPO critic needs {total / GIB:.1f} GiB on one GPU, more than its {s.gpu_mem_gib:g} GiB "
+        f"(one unsharded worker, no FSDP or offload; {p:,} parameters, {cause}); what would help: "
+        f"{helps}, or GPUs of at least {math.ceil(total / GIB)} GiB"
+    )
+    return parts, [problem]
 
 
 def compute_plan(shape: ModelShape, s: PlanSettings) -> MemoryPlan:
@@ -158,12 +260,21 @@ def compute_plan(shape: ModelShape, s: PlanSettings) -> MemoryPlan:
     optim_update = optim if (s.offload_optimizer and not s.offload_params) else 0.0
     reference = params.total * c / n if (s.use_reference and not s.offload_reference) else 0.0
     engine, problems = engine_parts(shape, params, s)
+    critic, critic_problems = critic_parts(shape, s)
+    problems += critic_problems
+    # what Ray puts beside rank 0 in every phase: the engine actor (unless shared or on GPU 1), the critic
+    beside = dict(engine) if s.engine_gpu == 0 else {}
+    generation = {k: engine[k] for k in ("rollout_kv_cache", "rollout_activations")} if s.shares_policy else {}
+    if s.shares_policy:
+        beside = {"rollout_weights": 0.0}  # no second copy; the engine's KV cache and prefill: rollout phase
+    if s.critic_gpu == "gpu0":
+        beside.update(critic)
     always = {
         "policy_weights": weights,
         "gradients": grads,
         "optimizer_state": optim_always,
         "reference": reference,
-        **engine,
+        **beside,
         "runtime": RUNTIME_GIB * GIB if s.on_gpu else 0.0,
     }
 
@@ -186,7 +297,7 @@ def compute_plan(shape: ModelShape, s: PlanSettings) -> MemoryPlan:
     lp_logits = float(b * resp * shape.vocab * (c + 4 + 4 * int(s.scaled_logits)) + resp * shape.vocab * 4)
 
     phases = {
-        "rollout": dict(always),
+        "rollout": {**always, **generation},
         "log_probs": {**always, "gathered_params": gathered, "activations": forward_layer, "logits": lp_logits},
         "update": {
             **always,
@@ -204,7 +315,16 @@ def compute_plan(shape: ModelShape, s: PlanSettings) -> MemoryPlan:
         host += 2.0 * trainable * m
     if s.use_reference and s.offload_reference:
         host += params.total * c
-    return MemoryPlan(shape, s, params, trainable, phases, host, problems)
+    elsewhere: dict[str, float] = {}
+    rank_only = [
+        sum(v for k, v in parts.items() if not k.startswith(("rollout_", "runtime_engine", "critic_")))
+        for parts in phases.values()
+    ]
+    if s.engine_gpu == 1:  # rank 1's phases with the engine beside it
+        elsewhere["GPU 1"] = max(rank_only) + sum(engine.values())
+    if s.critic_gpu == "own":
+        elsewhere["the critic's GPU"] = sum(critic.values())
+    return MemoryPlan(shape, s, params, trainable, phases, host, problems, elsewhere, critic)
 
 
 def plan_summary(plan: MemoryPlan) -> dict[str, Any]:
@@ -220,6 +340,10 @@ def plan_summary(plan: MemoryPlan) -> dict[str, Any]:
         "phases_gib": {k: round(v / GIB, 2) for k, v in plan.phase_totals.items()},
         "other_gpus_gib": round(plan.other_gpu_bytes / GIB, 2),
         "host_gib": round(plan.host_bytes / GIB, 2),
+        "gpus_used": plan.gpus_used,
+        "busiest_gpu": plan.busiest,
+        "elsewhere_gib": {k: round(v / GIB, 2) for k, v in plan.elsewhere.items()},
+        "critic_gib": {k: round(v / GIB, 2) for k, v in plan.critic.items()},
         "params": plan.params.total,
         "trainable_params": plan.trainable,
         "problems": list(plan.problems),

@@ -8,6 +8,9 @@ With H = hidden, I = intermediate, V = vocabulary, q = heads x head_dim, kv = kv
 - final RMSNorm: H; lm_head V x H unless tied to the embeddings.
 - total = embeddings + layers x layer + H + (lm_head if untied).
 
+The PPO critic's value model (AutoModelForTokenClassification, one label) is the same transformer without
+the lm_head, plus a score head H x 1 with a bias: total - lm_head + H + 1.
+
 LoRA on all linear layers of each block (peft's "all-linear", the LM head excluded) adds r x (in + out)
 per projection: r x [(H + q) + 2 (H + kv) + (q + H) + 2 (H + I) + (I + H)] per layer.
 """
@@ -54,6 +57,18 @@ def count_params(shape: ModelShape) -> ParamCounts:
         lm_head=0 if shape.tied else embedding,
         layers=shape.layers,
     )
+
+
+def count_value_params(shape: ModelShape) -> int:
+    """Parameters of the critic's value model built from `shape` (see the module docstring)."""
+    counts = count_params(shape)
+    return counts.total - counts.lm_head + shape.hidden + 1
+
+
+def linear_params_per_layer(shape: ModelShape) -> int:
+    """Weights of one decoder layer's seven projections (no biases, no norms): what bf16 autocast casts."""
+    h, q, kv, i = shape.hidden, shape.q_dim, shape.kv_dim, shape.intermediate
+    return h * q + 2 * h * kv + q * h + 3 * h * i
 
 
 def lora_params_per_layer(shape: ModelShape, rank: int) -> int:

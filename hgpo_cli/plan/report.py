@@ -21,6 +21,11 @@ WHAT = {
     "unsharded_grads": "gradients before reduce-scatter",
     "activations": "saved for backward",
     "logits": "logits, softmax and gradients",
+    "critic_weights": "PPO critic's master weights (one worker)",
+    "critic_gradients": "PPO critic's gradients",
+    "critic_optimizer": "PPO critic's AdamW moments",
+    "critic_activations": "PPO critic's micro-batch (saved, casts)",
+    "critic_runtime": "critic process",
 }
 
 
@@ -53,6 +58,12 @@ def plan_json(verdict: Verdict, *, preset: str, model: str, shape_source: str) -
             "engine": s.engine,
             "engine_batch_size": s.engine_batch_size,
             "gpu_memory_utilization": s.gpu_memory_utilization,
+            "shares_policy": s.shares_policy,
+            "critic": s.critic,
+            "critic_gpu": s.critic_gpu,
+            "critic_micro_batch_size": s.critic_micro if s.critic else None,
+            "critic_compute_dtype": s.critic_compute_dtype if s.critic else None,
+            "engine_gpu": s.engine_gpu,
         },
     }
     return out
@@ -78,6 +89,8 @@ def plan_table(verdict: Verdict, title: str) -> Any:
         what = "on the host (offload)" if value == 0 and on_host.get(name) else WHAT.get(name, "")
         if name == "reference" and not s.use_reference:
             what = "none (no KL loss)"
+        if name == "rollout_weights" and s.shares_policy:
+            what = "none: the engine samples with the policy module (rollout.share_policy)"
         table.add_row(name, f"{value / GIB:.2f}", what)
     table.add_row(
         "[bold]total[/bold]", f"[bold]{plan.total_gib:.2f}[/bold]", f"of {plan.settings.gpu_mem_gib:g} GiB on GPU 0"
@@ -92,8 +105,15 @@ def print_plan(verdict: Verdict, console: Any, *, preset: str, model: str, shape
     title = f"memory plan: {preset} ({model}), {s.gpus} GPU(s), {plan.peak_phase} phase"
     console.print(plan_table(verdict, title))
     phases = ", ".join(f"{k} {v / GIB:.1f}" for k, v in plan.phase_totals.items())
-    others = f"; each other GPU {plan.other_gpu_bytes / GIB:.1f}" if s.gpus > 1 else ""
+    others = f"; each other GPU {plan.other_gpu_bytes / GIB:.1f}" if plan.other_gpu_bytes else ""
+    others += "".join(f"; {name} {value / GIB:.1f}" for name, value in plan.elsewhere.items())
     console.print(f"phases (GiB on GPU 0): {phases}{others}; host memory for offload: {plan.host_bytes / GIB:.1f} GiB")
+    if plan.critic:
+        where = "beside rank 0 on GPU 0" if s.critic_gpu == "gpu0" else "on a GPU of its own"
+        console.print(
+            f"PPO critic {where}: {sum(plan.critic.values()) / GIB:.1f} GiB "
+            f"(micro-batch {s.critic_micro}, computes in {s.critic_compute_dtype})"
+        )
     console.print(f"{plan.params.total:,} parameters ({plan.trainable:,} trained); shape from {shape_source}")
     colour = "green" if verdict.fits else "red"
     console.print(f"[bold {colour}]{verdict.line()}[/]")
