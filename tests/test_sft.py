@@ -116,3 +116,71 @@ def test_cli_writes_a_loadable_model_and_its_record(cfg, tmp_path):
     )
     assert bad.returncode == 2 and bad.stderr.strip().startswith("hgpo: error:")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_prompt_loss_adds_the_weighted_prompt_nll_of_each_unpadded_sample(cfg, samples_and_tokenizer):
+    """The padded, masked batch loss equals reply NLL + w x prompt NLL computed sample by sample without
+    padding (token means over the whole batch: sums over samples / token counts)."""
+    from hgpo_cli.models.loading import load_causal_lm
+    from hgpo_cli.train.sft import reply_nll
+
+    samples, tokenizer, _ = samples_and_tokenizer
+    batch = [samples[0], samples[4], samples[8]]  # prompts of different lengths: left padding
+    assert len({len(s.prompt_ids) for s in batch}) > 1
+    model = load_causal_lm(str(cfg.model.path)).eval()
+    reply_sum = prompt_sum = 0.0
+    reply_count = prompt_count = 0
+    with torch.no_grad():
+        for s in batch:
+            ids = torch.tensor([s.prompt_ids + s.response_ids])
+            logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
+            target = logp.gather(-1, ids[0, 1:, None])[:, 0]
+            n_reply = len(s.response_ids)
+            reply_sum -= float(target[-n_reply:].sum())
+            prompt_sum -= float(target[:-n_reply].sum())
+            reply_count += n_reply
+            prompt_count += len(s.prompt_ids) - 1
+        plain = float(reply_nll(model, batch, tokenizer.pad_token_id))
+        weighted = float(reply_nll(model, batch, tokenizer.pad_token_id, prompt_weight=0.5))
+    assert plain == pytest.approx(reply_sum / reply_count, rel=1e-4)
+    assert weighted == pytest.approx(reply_sum / reply_count + 0.5 * prompt_sum / prompt_count, rel=1e-4)
+
+
+def test_detours_add_planner_steps_from_a_wrong_first_place(cfg, samples_and_tokenizer):
+    """Detour d visits d receptacles other than the plan's first (not trained on), then the planner's
+    replies from there: each detour episode's first prompt shows the detour's command in the memory."""
+    from omegaconf import OmegaConf
+
+    from hgpo_cli.envs.alfworld import suite
+    from hgpo_cli.models.loading import load_tokenizer
+    from hgpo_cli.train.sft import walkthrough_samples
+
+    plain, tokenizer, tasks = samples_and_tokenizer
+    detoured_cfg = OmegaConf.merge(cfg, {"model": {"sft_detours": 2}, "env": {"max_steps": 6}})
+    task = tasks[0]
+    samples = walkthrough_samples(detoured_cfg, load_tokenizer(str(cfg.model.path)), suite, [task])
+    env = suite.make_env(task, detoured_cfg)
+    plan = env.walkthrough()
+    env.close()
+    texts = [tokenizer.decode(s.prompt_ids) for s in samples]
+    straight = min(len(plan), 6)
+    assert [tokenizer.decode(s.response_ids[:-1]) for s in samples[:straight]] == [f"{c}</action>" for c in plan][
+        :straight
+    ]
+    first_of_detours = [i for i, text in enumerate(texts) if i >= straight and "What you see now" in text]
+    # after the straight episode: detour 1 starts at step 2, detour 2 at step 3 (its visits are not samples)
+    steps = [int(text.split("What you see now")[0].rsplit("Step ", 1)[1].split(".")[0]) for text in texts[straight:]]
+    assert steps[0] == 2 and 3 in steps and 1 not in steps
+    detour_first = texts[straight]
+    visited = detour_first.split("Command: ")[1].split("\n")[0]
+    assert visited.startswith("go to ") and visited != plan[0]
+    assert first_of_detours and all(
+        tokenizer.decode(s.response_ids[:-1]) != f"{visited}</action>" for s in samples[straight : straight + 1]
+    )
+    # the same samples from two worker processes as from one
+    from hgpo_cli.train.sft import collect_samples
+
+    many = tasks[:2] * 8  # 16 tasks: two chunks
+    one = walkthrough_samples(detoured_cfg, tokenizer, suite, many)
+    two = collect_samples(detoured_cfg, tokenizer, str(cfg.model.path), suite, many, workers=2)
+    assert [(s.prompt_ids, s.response_ids) for s in two] == [(s.prompt_ids, s.response_ids) for s in one]

@@ -180,6 +180,11 @@ class ModelConfig:
         "walkthroughs of the training games (ALFWorld, action format), cached; 0: start from model.path itself.",
     )
     sft_lr: float = _f(1e-4, "AdamW learning rate of that warm start.")
+    sft_prompt_loss: float = _f(
+        0.0,
+        "Weight of a language-modelling loss on the prompt tokens in that warm start (0: the reply alone); "
+        "it teaches a small random model to copy names from its prompt.",
+    )
     sft_detours: int = _f(
         0,
         "Extra walkthroughs per training game for `hgpo sft`: detour d first goes to d receptacles other than "

@@ -112,6 +112,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.eval_episodes": _at_least(0),
     "model.sft_epochs": _at_least(0),
     "model.sft_lr": _greater(0.0),
+    "model.sft_detours": _at_least(0),
+    "model.sft_prompt_loss": _at_least(0.0),
     "logging.mode": _one_of("auto", "online", "offline", "disabled"),
 }
 

@@ -47,47 +47,136 @@ def target_reply(command: str) -> str:
     return f"{command}</action>"
 
 
+def detour_plan(admissible: list[str], first_command: str, visits: int, rng: random.Random) -> list[str]:
+    """`visits` distinct `go to X` commands of the first step's list, none of them the plan's first command."""
+    places = [c for c in admissible if c.startswith("go to ") and c != first_command]
+    return rng.sample(places, min(visits, len(places)))
+
+
+def _episode_samples(
+    cfg: Any, tokenizer: Any, template: Any, env: Any, task_id: str, detour: list[str]
+) -> list[TrainSample]:
+    """The samples of one planner episode: after a reset, play `detour` (not trained on), then the planner's
+    solution from the state it leads to, one sample per planner step within env.max_steps."""
+    end_of_turn = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    max_steps = int(cfg.env.max_steps)
+    samples: list[TrainSample] = []
+    result = env.reset()
+    memory = StepMemory(int(cfg.agent.history_length))
+    for command in detour:
+        memory.add(result.observation, command)
+        result = env.step(command)
+        if result.done:
+            return samples
+    step = len(detour)
+    for command in env.walkthrough():
+        if result.done or step >= max_steps:
+            break
+        _, prompt_ids, _ = step_prompt(
+            template,
+            result,
+            step_index=step,
+            history=memory.window(),
+            answer_format="action",
+            tokenizer=tokenizer,
+            max_prompt_tokens=int(cfg.rollout.max_prompt_tokens),
+        )
+        reply = tokenizer.encode(target_reply(command), add_special_tokens=False)
+        samples.append(TrainSample(prompt_ids, list(reply) + end_of_turn, meta={"task_id": task_id}))
+        memory.add(result.observation, command)
+        result = env.step(command)
+        step += 1
+    return samples
+
+
 def walkthrough_samples(cfg: Any, tokenizer: Any, suite: Any, tasks: list[Any]) -> list[TrainSample]:
     """One TrainSample per planner step of every task (at most env.max_steps steps of each), in the
-    action answer format.
+    action answer format; with `model.sft_detours` = D also D detoured episodes per task (detour d goes
+    to d receptacles other than the plan's first one, chosen by trainer.seed and the task, then the
+    planner replans from there).
 
     prompt_ids: the chat-templated prompt and reply prefix, as in a rollout; response_ids: the command,
     `</action>` and the end-of-turn token.
     """
-    end_of_turn = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     samples: list[TrainSample] = []
     template = prompt_template(cfg, suite.PROMPT)  # agent.prompt_template when set, as in the rollouts
+    detours = int(cfg.model.get("sft_detours", 0))
+    max_visits = max(int(cfg.env.max_steps) - 1, 0)
     for task in tasks:
         env = suite.make_env(task, cfg)
         try:
-            result = env.reset()
-            memory = StepMemory(int(cfg.agent.history_length))
-            for step, command in enumerate(env.walkthrough()[: int(cfg.env.max_steps)]):
-                if result.done:
-                    break
-                _, prompt_ids, _ = step_prompt(
-                    template,
-                    result,
-                    step_index=step,
-                    history=memory.window(),
-                    answer_format="action",
-                    tokenizer=tokenizer,
-                    max_prompt_tokens=int(cfg.rollout.max_prompt_tokens),
-                )
-                reply = tokenizer.encode(target_reply(command), add_special_tokens=False)
-                samples.append(TrainSample(prompt_ids, list(reply) + end_of_turn, meta={"task_id": task.task_id}))
-                memory.add(result.observation, command)
-                result = env.step(command)
+            samples += _episode_samples(cfg, tokenizer, template, env, task.task_id, [])
+            if detours <= 0:
+                continue
+            start = env.reset()
+            plan = env.walkthrough()
+            rng = random.Random(f"hgpo-sft-detour:{int(cfg.trainer.seed)}:{task.task_id}")
+            for visits in range(1, detours + 1):
+                detour = detour_plan(start.admissible_actions, plan[0] if plan else "", min(visits, max_visits), rng)
+                if detour:
+                    samples += _episode_samples(cfg, tokenizer, template, env, task.task_id, detour)
         finally:
             env.close()
     return samples
 
 
-def reply_nll(model: torch.nn.Module, samples: list[TrainSample], pad_id: int) -> torch.Tensor:
-    """Token-mean negative log-likelihood of the samples' replies under `model` (a scalar tensor)."""
+def _collect_chunk(args: tuple[dict[str, Any], str, list[Any]]) -> list[TrainSample]:
+    """Worker process: `walkthrough_samples` of one chunk of tasks (config as a dict, tokenizer by path)."""
+    from omegaconf import OmegaConf
+
+    from hgpo_cli.envs.registry import get_suite
+    from hgpo_cli.models.loading import load_tokenizer
+
+    cfg_dict, tokenizer_path, tasks = args
+    cfg = OmegaConf.create(cfg_dict)
+    return walkthrough_samples(cfg, load_tokenizer(tokenizer_path), get_suite(cfg.env.name), tasks)
+
+
+def collect_samples(
+    cfg: Any, tokenizer: Any, tokenizer_path: str, suite: Any, tasks: list[Any], workers: int
+) -> list[TrainSample]:
+    """`walkthrough_samples` of all tasks, in `workers` processes over contiguous chunks (loading a game
+    costs the engine's PDDL translation, about half a second); the same samples in the same order as one
+    process gives."""
+    workers = max(1, min(int(workers), len(tasks) // 8))
+    if workers <= 1:
+        return walkthrough_samples(cfg, tokenizer, suite, tasks)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from omegaconf import OmegaConf
+
+    cfg_dict = OmegaConf.to_container(cfg, resolve=True)
+    size = -(-len(tasks) // workers)
+    parts = [(cfg_dict, tokenizer_path, tasks[i : i + size]) for i in range(0, len(tasks), size)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        chunks_out = list(pool.map(_collect_chunk, parts))
+    return [sample for part in chunks_out for sample in part]
+
+
+def reply_nll(
+    model: torch.nn.Module, samples: list[TrainSample], pad_id: int, prompt_weight: float = 0.0
+) -> torch.Tensor:
+    """Token-mean negative log-likelihood of the samples' replies under `model` (a scalar tensor); with
+    `prompt_weight` w > 0, plus w x the token-mean NLL of the prompt tokens (language modelling on the
+    prompt: every token a target, which teaches a small random model to copy names from its prompt)."""
     batch = collate(samples, pad_id)
-    log_probs = token_log_probs(response_logits(model, batch), response_targets(batch))
-    return nll_loss(log_probs, batch.response_mask)
+    if prompt_weight <= 0.0:
+        log_probs = token_log_probs(response_logits(model, batch), response_targets(batch))
+        return nll_loss(log_probs, batch.response_mask)
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+    )
+    log_probs = token_log_probs(out.logits[:, :-1, :].float(), batch.input_ids[:, 1:])  # (B, L-1)
+    width = batch.response_width
+    reply = nll_loss(log_probs[:, -width:], batch.response_mask)
+    # prompt targets: real tokens (attention 1) predicted from a real token, before the reply
+    prompt_mask = (batch.attention_mask[:, 1:] * batch.attention_mask[:, :-1]).float()
+    prompt_mask[:, -width:] = prompt_mask[:, -width:] * (1.0 - batch.response_mask)
+    return reply + prompt_weight * nll_loss(log_probs, prompt_mask)
 
 
 def fit_replies(
@@ -101,6 +190,7 @@ def fit_replies(
     grad_clip: float,
     seed: int,
     on_step: Callable[[int], None] | None = None,
+    prompt_weight: float = 0.0,
 ) -> list[float]:
     """AdamW on the reply NLL, one step per micro-batch, samples shuffled each epoch; mean NLL per epoch."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -113,7 +203,7 @@ def fit_replies(
         rng.shuffle(order)
         losses = []
         for micro in chunks([samples[i] for i in order], micro_batch_size):
-            loss = reply_nll(model, micro, pad_id)
+            loss = reply_nll(model, micro, pad_id, prompt_weight)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
@@ -163,7 +253,7 @@ def run_sft(
     tokenizer = load_tokenizer(model_path)
     tasks = suite.list_tasks(cfg, cfg.env[env_name].train_split)
     say(f"playing the planner's solution of {len(tasks)} training games")
-    samples = walkthrough_samples(cfg, tokenizer, suite, tasks)
+    samples = collect_samples(cfg, tokenizer, model_path, suite, tasks, workers=int(cfg.env.num_workers))
     if not samples:
         raise UserError("no walkthrough steps to train on (no training games, or env.max_steps=0)")
     model = load_causal_lm(model_path, dtype=str(cfg.model.dtype))
@@ -179,6 +269,7 @@ def run_sft(
         grad_clip=float(cfg.trainer.grad_clip),
         seed=int(cfg.trainer.seed),
         on_step=on_step,
+        prompt_weight=float(cfg.model.get("sft_prompt_loss", 0.0)),
     )
     out = Path(out_dir)
     model.save_pretrained(out)

@@ -56,6 +56,8 @@ def warm_start_key(cfg: Any, base_dir: str) -> dict[str, Any]:
         "max_prompt_tokens": int(cfg.rollout.max_prompt_tokens),
         "epochs": int(cfg.model.sft_epochs),
         "lr": float(cfg.model.sft_lr),
+        "detours": int(cfg.model.get("sft_detours", 0)),
+        "prompt_loss": float(cfg.model.get("sft_prompt_loss", 0.0)),
         "micro_batch_size": int(cfg.trainer.micro_batch_size),
         "grad_clip": float(cfg.trainer.grad_clip),
         "seed": int(cfg.trainer.seed),
