@@ -233,3 +233,22 @@ def test_generated_games_of_chosen_types_and_eval_count(tmp_path: Path, monkeypa
     assert all(Path(t.payload["path"]).is_relative_to(root) for t in train)
     # all six types and no separate eval count: the folder of earlier versions
     assert suite.generated_root(_cfg(**{"env.alfworld.generated_games": 3})).name == "generated-0-3"
+
+
+def test_room_limits_cap_the_furnished_room_and_name_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    from hgpo_cli.envs.alfworld import suite
+    from hgpo_cli.envs.alfworld.generate import furnish, generate_one
+
+    full = furnish(12, random.Random(3), required=["Microwave"])
+    small = furnish(12, random.Random(3), required=["Microwave"], max_receptacles=5, max_objects=4)
+    assert len(full.receptacles) > 5 and len(small.receptacles) == 5
+    assert "Microwave" in small.rtypes() and len(small.objects) <= 4
+    _, _, game = generate_one("train", 0, 9, "pick_and_place", (5, 4))
+    assert game["walkthrough"] and game["pddl_problem"].split("(:init")[0].count(" - receptacle") <= 5
+    monkeypatch.setenv("HGPO_CACHE", str(tmp_path / "cache"))
+    cfg = _cfg(**{"env.alfworld.generated_max_receptacles": 5, "env.alfworld.generated_max_objects": 4})
+    assert suite.generated_root(cfg).name == "generated-0-60-r5o4"

@@ -84,6 +84,8 @@ class AlfWorldConfig:
         None, "Games of each evaluation split when generated (null: generated_games); the train split keeps that."
     )
     generated_seed: int = _f(0, "Seed of the game generator.")
+    generated_max_receptacles: int = _f(16, "Generated rooms: at most this many receptacles (the task's kept).")
+    generated_max_objects: int = _f(18, "Generated rooms: about this many portable objects at most.")
     task_types: list[str] = _f(
         list(TASK_TYPES_ALFWORLD), "Task types to keep (generated games: only these are generated, in turn)."
     )

@@ -119,8 +119,16 @@ def _location(rng: random.Random, x: float, z: float, rot: float, horizon: float
     return f"loc|{round(x / 0.25)}|{round(z / 0.25)}|{round(rot / 90) % 4}|{round(horizon)}"
 
 
-def furnish(scene: int, rng: random.Random, *, required: Sequence[str] = ()) -> Room:
-    """Receptacles and objects of one room from its layout files (step 2-3 of the module docstring)."""
+def furnish(
+    scene: int,
+    rng: random.Random,
+    *,
+    required: Sequence[str] = (),
+    max_receptacles: int = MAX_RECEPTACLES,
+    max_objects: int = MAX_OBJECTS,
+) -> Room:
+    """Receptacles and objects of one room from its layout files (step 2-3 of the module docstring), at
+    most `max_receptacles` receptacles (the required types kept) and about `max_objects` objects."""
     import numpy as np
 
     c = _constants()
@@ -164,12 +172,12 @@ def furnish(scene: int, rng: random.Random, *, required: Sequence[str] = ()) -> 
             room.receptacles[recep_id] = free_location()
 
     # Cap the number of receptacles (the planner's time grows with it); keep the required types.
-    if len(room.receptacles) > MAX_RECEPTACLES:
+    if len(room.receptacles) > max_receptacles:
         ids = sorted(room.receptacles)
         keep = {next(r for r in ids if _recep_type(r) == t) for t in required if any(_recep_type(r) == t for r in ids)}
         rest = [r for r in ids if r not in keep]
         rng.shuffle(rest)
-        kept = keep | set(rest[: MAX_RECEPTACLES - len(keep)])
+        kept = keep | set(rest[: max(max_receptacles - len(keep), 0)])
         room.receptacles = {r: loc for r, loc in room.receptacles.items() if r in kept}
 
     holders: dict[str, list[str]] = {}
@@ -183,7 +191,7 @@ def furnish(scene: int, rng: random.Random, *, required: Sequence[str] = ()) -> 
     rng.shuffle(portable)
     for otype in portable:
         for _ in range(rng.randint(1, c.MAX_NUM_OF_OBJ_INSTANCES)):
-            if len(room.objects) >= MAX_OBJECTS and otype not in required:
+            if len(room.objects) >= max_objects and otype not in required:
                 break
             obj_id = f"{otype}|{_coord(rng)}|{rng.uniform(0, 2):+06.2f}|{_coord(rng)}"
             room.objects[obj_id] = rng.choice(holders[otype])
@@ -357,14 +365,18 @@ def _scenes(split: str, task_type: str) -> list[int]:
     return sorted(n for n in pool if any(n in c.SCENE_TYPE[k] for k in kinds))
 
 
-def generate_one(split: str, index: int, seed: int, task_type: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(relative trial folder, traj_data, game data) of game `index` of a split; deterministic."""
+def generate_one(
+    split: str, index: int, seed: int, task_type: str, limits: tuple[int, int] = (MAX_RECEPTACLES, MAX_OBJECTS)
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(relative trial folder, traj_data, game data) of game `index` of a split; deterministic.
+
+    limits: (at most this many receptacles, about this many objects) per room."""
     domain, grammar = wheel_logic()
     for attempt in range(MAX_ATTEMPTS):
         rng = random.Random(f"hgpo-alfworld:{seed}:{split}:{index}:{attempt}")
         scene = rng.choice(_scenes(split, task_type))
         required = [APPLIANCE[task_type]] if task_type in APPLIANCE else []
-        room = furnish(scene, rng, required=required)
+        room = furnish(scene, rng, required=required, max_receptacles=limits[0], max_objects=limits[1])
         goal = choose_goal(task_type, room, rng)
         if goal is None or not settle_goal(goal, room, rng):
             continue
@@ -409,8 +421,14 @@ def write_game(split_folder: Path, rel: str, traj: dict[str, Any], game: dict[st
 COMPLETE = ".complete"
 
 
-def _marker(n: int, seed: int, types: list[str]) -> dict[str, Any]:
-    return {"generator_version": GENERATOR_VERSION, "n": n, "seed": seed, "task_types": types}
+DEFAULT_LIMITS = (MAX_RECEPTACLES, MAX_OBJECTS)
+
+
+def _marker(n: int, seed: int, types: list[str], limits: tuple[int, int] = DEFAULT_LIMITS) -> dict[str, Any]:
+    marker: dict[str, Any] = {"generator_version": GENERATOR_VERSION, "n": n, "seed": seed, "task_types": types}
+    if tuple(limits) != DEFAULT_LIMITS:
+        marker["room_limits"] = list(limits)
+    return marker
 
 
 def _current(trial: Path) -> bool:
@@ -423,9 +441,11 @@ def _current(trial: Path) -> bool:
     return info.get("version") == GENERATOR_VERSION and bool(game.get("walkthrough"))
 
 
-def _generate_index(args: tuple[str, int, int, str]) -> tuple[int, str, dict[str, Any], dict[str, Any]]:
-    split, index, seed, task_type = args
-    rel, traj, game = generate_one(split, index, seed, task_type)
+def _generate_index(
+    args: tuple[str, int, int, str, tuple[int, int]],
+) -> tuple[int, str, dict[str, Any], dict[str, Any]]:
+    split, index, seed, task_type, limits = args
+    rel, traj, game = generate_one(split, index, seed, task_type, limits)
     return index, rel, traj, game
 
 
@@ -437,6 +457,7 @@ def generate_split(
     task_types: Sequence[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     workers: int = 1,
+    limits: tuple[int, int] = DEFAULT_LIMITS,
 ) -> list[Path]:
     """Write `n` verified games of one split under `<out>/json_2.1.1/<split>/`; the task types take turns.
 
@@ -453,7 +474,7 @@ def generate_split(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / COMPLETE).unlink(missing_ok=True)
     written: dict[int, Path] = {}
-    todo: list[tuple[str, int, int, str]] = []
+    todo: list[tuple[str, int, int, str, tuple[int, int]]] = []
     for index in range(n):
         task_type = types[index % len(types)]
         existing = [
@@ -464,7 +485,7 @@ def generate_split(
         if existing:
             written[index] = existing[0]
         else:
-            todo.append((split, index, seed, task_type))
+            todo.append((split, index, seed, task_type, tuple(limits)))
     done = len(written)
     if progress is not None and done:
         progress(done, n, "cached")
@@ -487,11 +508,18 @@ def generate_split(
                 done += 1
                 if progress is not None:
                     progress(done, n, traj["task_type"])
-    (folder / COMPLETE).write_text(json.dumps(_marker(n, seed, types)))
+    (folder / COMPLETE).write_text(json.dumps(_marker(n, seed, types, limits)))
     return [written[i] for i in range(n)]
 
 
-def split_complete(out: str | Path, split: str, n: int, seed: int, task_types: Sequence[str] | None = None) -> bool:
+def split_complete(
+    out: str | Path,
+    split: str,
+    n: int,
+    seed: int,
+    task_types: Sequence[str] | None = None,
+    limits: tuple[int, int] = DEFAULT_LIMITS,
+) -> bool:
     """Whether `generate_split` finished with these arguments (and this generator version)."""
     marker = Path(out) / "json_2.1.1" / split / COMPLETE
     if not marker.is_file():
@@ -500,4 +528,4 @@ def split_complete(out: str | Path, split: str, n: int, seed: int, task_types: S
         data = json.loads(marker.read_text())
     except ValueError:
         return False
-    return data == _marker(n, seed, list(task_types or TASK_TYPES))
+    return data == _marker(n, seed, list(task_types or TASK_TYPES), limits)

@@ -17,6 +17,7 @@ from typing import Any
 
 from hgpo_cli.agent.prompts import PromptTemplate
 from hgpo_cli.envs.alfworld.games import SPLIT_FOLDERS, DataPathError, scan_split, split_dir
+from hgpo_cli.envs.alfworld.generate import DEFAULT_LIMITS
 from hgpo_cli.envs.base import TaskSpec, TextEnv
 from hgpo_cli.errors import UserError
 from hgpo_cli.paths import folder_lock
@@ -99,7 +100,19 @@ def generated_root(cfg: Any) -> Path:
     types = generated_types(cfg)
     if types != list(TASK_TYPES):
         name += "-" + "-".join(types)
+    limits = generated_limits(cfg)
+    if limits != DEFAULT_LIMITS:
+        name += f"-r{limits[0]}o{limits[1]}"
     return cache_dir() / "alfworld" / name
+
+
+def generated_limits(cfg: Any) -> tuple[int, int]:
+    """(receptacles, objects) per generated room: `generated_max_receptacles`, `generated_max_objects`."""
+    a = _acfg(cfg)
+    return (
+        int(a.get("generated_max_receptacles", DEFAULT_LIMITS[0])),
+        int(a.get("generated_max_objects", DEFAULT_LIMITS[1])),
+    )
 
 
 def _generation_workers() -> int:
@@ -115,13 +128,14 @@ def ensure_generated(cfg: Any, split: str, *, show_progress: bool = True) -> Pat
     root = generated_root(cfg)
     folder_split = GENERATED_FOLDER[split]
     n, seed, types = generated_count(cfg, split), int(a.generated_seed), generated_types(cfg)
-    if split_complete(root, folder_split, n, seed, types):
+    limits = generated_limits(cfg)
+    if split_complete(root, folder_split, n, seed, types, limits):
         return root
     with folder_lock(root):
-        if split_complete(root, folder_split, n, seed, types):
+        if split_complete(root, folder_split, n, seed, types, limits):
             return root
         if not show_progress:
-            generate_split(root, folder_split, n, seed, types, workers=_generation_workers())
+            generate_split(root, folder_split, n, seed, types, workers=_generation_workers(), limits=limits)
             return root
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -133,7 +147,9 @@ def ensure_generated(cfg: Any, split: str, *, show_progress: bool = True) -> Pat
             def report(done: int, total: int, _what: str) -> None:
                 bar.update(job, completed=done, total=total)
 
-            generate_split(root, folder_split, n, seed, types, progress=report, workers=_generation_workers())
+            generate_split(
+                root, folder_split, n, seed, types, progress=report, workers=_generation_workers(), limits=limits
+            )
     return root
 
 
