@@ -168,7 +168,7 @@ def test_cli_skips_done_points_and_prints_the_table(tmp_path: Path) -> None:
     root = tmp_path / "abl"
     args = [
         "ablate",
-        "default",
+        "smollm2",
         "trainer.iterations=4",
         "--grid",
         "algorithm.hgpo.alpha=0,1",
@@ -183,7 +183,7 @@ def test_cli_skips_done_points_and_prints_the_table(tmp_path: Path) -> None:
     assert dry.exit_code == 0, dry.output
     assert dry.output.count(" new ") == 4 and "alpha=0,seed=0" in dry.output
     assert not root.exists()  # a dry run writes nothing
-    _, points = ab.plan("default", ["trainer.iterations=4"], spec("algorithm.hgpo.alpha=0,1", "trainer.seed=0,1"), root)
+    _, points = ab.plan("smollm2", ["trainer.iterations=4"], spec("algorithm.hgpo.alpha=0,1", "trainer.seed=0,1"), root)
     for i, point in enumerate(points):
         finish(point, {123: {"All": 10.0 * i}, 456: {"All": 10.0 * i + 4}})
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
@@ -194,7 +194,7 @@ def test_cli_skips_done_points_and_prints_the_table(tmp_path: Path) -> None:
     assert json.loads((root / "ablate.json").read_text())["grid"]["algorithm.hgpo.alpha"] == ["0", "1"]
     # the same folder with another base config is refused
     other = CliRunner().invoke(
-        app, ["ablate", "default", "trainer.iterations=5", "--grid", "trainer.seed=0,1", "--out-root", str(root)]
+        app, ["ablate", "smollm2", "trainer.iterations=5", "--grid", "trainer.seed=0,1", "--out-root", str(root)]
     )
     assert other.exit_code != 0 and "choose another --out-root" in str(other.exception)
 
@@ -279,7 +279,7 @@ def test_ablate_real_tiny_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     root = tmp_path / "abl"
     args = [
         "ablate",
-        "default",
+        "smollm2",
         "model.path=embedded:tiny-qwen2",
         "trainer.iterations=1",
         "env.max_steps=2",

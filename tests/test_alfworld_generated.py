@@ -34,7 +34,7 @@ def games_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _cfg(**overrides: object):
     from hgpo_cli.config import load_config
 
-    return load_config(None, [f"{k}={v}" for k, v in overrides.items()])
+    return load_config("smollm2", [f"{k}={v}" for k, v in overrides.items()])
 
 
 def test_layout_matches_the_release(games_root: Path) -> None:

@@ -194,7 +194,7 @@ def test_compare_cli(runs: Path, tmp_path: Path) -> None:
 
 
 def test_match_model_for_small_scale_runs(tmp_path: Path) -> None:
-    make_run(tmp_path / "r", "default", [], {"eval_in_distribution": {1: alf(10.0), 2: alf(20.0)}})
+    make_run(tmp_path / "r", "smollm2", [], {"eval_in_distribution": {1: alf(10.0), 2: alf(20.0)}})
     rows, _ = build_rows([record_from_run_dir(tmp_path / "r")])
     assert rows[0].model == "smollm2-135m-instruct" and rows[0].published == []
     rows, _ = build_rows([record_from_run_dir(tmp_path / "r")], match_model="Qwen2.5-1.5B-Instruct")

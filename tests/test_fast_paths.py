@@ -174,7 +174,7 @@ def test_dropout_blocks_the_fusion(tiny_model_dir):
 
 
 def test_the_switches_resolve_from_the_config():
-    cfg = load_config(None, ["model.path=embedded:tiny-qwen2"])
+    cfg = load_config("smollm2", ["model.path=embedded:tiny-qwen2"])
     assert shares_policy(cfg)  # hf, one worker, fp32, no LoRA
     for over, reason in [
         ("rollout.engine=vllm", "rollout.engine=vllm"),

@@ -63,7 +63,7 @@ def _sft_cfg(model_dir: Path, root: Path, *extra: str):
     from hgpo_cli.config import load_config
 
     return load_config(
-        None,
+        "smollm2",
         [
             f"model.path={model_dir}",
             f"env.alfworld.data_dir={root}",
@@ -118,7 +118,7 @@ def test_tiny_run_writes_summary_json(tmp_path_factory, tiny_model_dir, cache, r
     generated_games(tmp_path_factory, split="valid_seen")
     out = tmp_path_factory.mktemp("runs") / "main-job"
     cfg = load_config(
-        None,
+        "smollm2",
         [
             f"model.path={tiny_model_dir}",
             f"env.alfworld.data_dir={root}",
@@ -157,3 +157,18 @@ def test_tiny_run_writes_summary_json(tmp_path_factory, tiny_model_dir, cache, r
     after = json.loads(after_file.read_text())
     ids = {int(s): [e["task_id"] for e in rows] for s, rows in before["episodes"].items()}
     assert ids == {int(s): [e["task_id"] for e in rows] for s, rows in after["episodes"].items()}
+
+
+def test_the_default_preset_is_the_main_job() -> None:
+    """`hgpo train` with no arguments: the small embedded model, warm-started on training games only,
+    evaluated before and after on the held-out split with 3 seeds, small generated rooms."""
+    from hgpo_cli.config import load_config
+    from hgpo_cli.envs.alfworld.suite import generated_count, generated_root
+
+    cfg = load_config(None)
+    assert cfg.model.path == "embedded:hgpo-cpu-1m" and cfg.model.sft_epochs > 0 and cfg.model.sft_prompt_loss > 0
+    assert cfg.trainer.eval_before and cfg.trainer.eval_after and len(cfg.trainer.eval_seeds) == 3
+    assert cfg.algorithm.name == "hgpo" and cfg.algorithm.hgpo.history_length == 2
+    assert cfg.env.alfworld.train_split == "train" and cfg.env.alfworld.eval_split == "eval_in_distribution"
+    assert generated_count(cfg, "train") == 400 and generated_count(cfg, "eval_in_distribution") == 40
+    assert generated_root(cfg).name.endswith("-r6o6")

@@ -187,11 +187,11 @@ def test_config_paper_presets_follow_verl_and_bad_values_are_one_line_errors() -
     for name in ("alfworld-qwen2.5-1.5b", "alfworld-qwen2.5-7b", "webshop-qwen2.5-1.5b", "webshop-qwen2.5-7b"):
         trainer = load_config(name).trainer
         assert (trainer.loss_scale, trainer.shuffle, trainer.pad_batch) == ("micro", False, "copy"), name
-    assert load_config(None).trainer.loss_scale == "global"  # the embedded CPU default (see its preset)
+    assert load_config("smollm2").trainer.loss_scale == "global"  # the embedded CPU default (see its preset)
     with pytest.raises(ConfigError, match="must be a multiple of trainer.micro_batch_size x trainer.num_workers"):
         load_config("alfworld-qwen2.5-1.5b", ["trainer.micro_batch_size=24"])
     with pytest.raises(ConfigError, match="trainer.loss_scale='tokens' is not allowed"):
-        load_config(None, ["trainer.loss_scale=tokens"])
+        load_config("smollm2", ["trainer.loss_scale=tokens"])
     assert (
-        load_config(None, ["trainer.loss_scale=global", "trainer.micro_batch_size=24"]).trainer.micro_batch_size == 24
+        load_config("smollm2", ["trainer.loss_scale=global", "trainer.micro_batch_size=24"]).trainer.micro_batch_size == 24
     )

@@ -73,7 +73,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, cache: dict[str, str]
     out = tmp_path_factory.mktemp("runs") / "finished"
     args = [*TINY_RUN, "trainer.iterations=3", "trainer.save_freq=1", "trainer.keep_final_optimizer=true"]
     args.append(f"trainer.output_dir={out}")
-    result = hgpo("train", *args, env=cache, timeout=600)
+    result = hgpo("train", "smollm2", *args, env=cache, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, args, result
 
@@ -96,7 +96,7 @@ def test_failed_train_keeps_the_run_config(finished_run, cache, bad: str, messag
     out, args, _ = finished_run
     before = (out / "config.yaml").read_bytes()
     start = time.monotonic()
-    line = one_line_error(hgpo("train", *args, bad, env=cache))
+    line = one_line_error(hgpo("train", "smollm2", *args, bad, env=cache))
     elapsed = time.monotonic() - start
     assert message in line
     assert (out / "config.yaml").read_bytes() == before
@@ -107,16 +107,16 @@ def test_run_folder_refuses_other_settings_and_allows_resumable_ones(tmp_path: P
     from hgpo_cli.train.run_folder import check_run_folder, write_run_config
 
     run = tmp_path / "run"
-    cfg = load_config(None, ["trainer.iterations=2"])
+    cfg = load_config("smollm2", ["trainer.iterations=2"])
     write_run_config(cfg, run)
-    check_run_folder(load_config(None, ["algorithm.name=grpo"]), run)  # not started yet: nothing to protect
+    check_run_folder(load_config("smollm2", ["algorithm.name=grpo"]), run)  # not started yet: nothing to protect
     (run / "checkpoints" / "iter_000002").mkdir(parents=True)
     (run / "checkpoints" / "iter_000002" / "state.json").write_text("{}")
     resumable = ["trainer.iterations=5", "trainer.save_freq=3", "logging.mode=disabled", "trainer.eval_after=true"]
-    check_run_folder(load_config(None, resumable), run)
-    check_run_folder(load_config(None, ["env.webshop.num_goals=7"]), run)  # another environment's setting
+    check_run_folder(load_config("smollm2", resumable), run)
+    check_run_folder(load_config("smollm2", ["env.webshop.num_goals=7"]), run)  # another environment's setting
     with pytest.raises(UserError) as err:
-        check_run_folder(load_config(None, ["algorithm.name=grpo", "trainer.lr=0.5"]), run)
+        check_run_folder(load_config("smollm2", ["algorithm.name=grpo", "trainer.lr=0.5"]), run)
     text = str(err.value)
     assert "\n" not in text and "algorithm.name (hgpo -> grpo)" in text and "trainer.lr" in text
 
@@ -217,7 +217,7 @@ def test_preflight_is_quick_and_imports_nothing_heavy(tmp_path: Path) -> None:
         "from hgpo_cli.train.preflight import preflight\n"
         "from hgpo_cli.errors import UserError\n"
         "for o in ('model.path=/nonexistent', 'env.alfworld.data_dir=/nonexistent'):\n"
-        "    cfg = load_config(None, [o]); t = time.monotonic()\n"
+        "    cfg = load_config('smollm2', [o]); t = time.monotonic()\n"
         "    try: preflight(cfg)\n"
         "    except UserError as e: print(round(time.monotonic() - t, 3), e)\n"
         "print('heavy', [m for m in ('torch', 'ray', 'transformers', 'alfworld') if m in sys.modules])\n"
@@ -234,7 +234,7 @@ def test_eval_games_are_generated_once(cache, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("HGPO_CACHE", cache["HGPO_CACHE"])
     from hgpo_cli.envs.alfworld.suite import generated_root, list_tasks
 
-    cfg = load_config(None, ["env.alfworld.generated_games=6"])
+    cfg = load_config("smollm2", ["env.alfworld.generated_games=6"])
     first = list_tasks(cfg, "eval_in_distribution")
     files = sorted((generated_root(cfg) / "json_2.1.1" / "valid_seen").rglob("*"))
     stamps = [f.stat().st_mtime_ns for f in files]
@@ -275,7 +275,7 @@ def test_too_small_cluster_stops_with_one_line(tmp_path: Path, cache) -> None:
         start = time.monotonic()
         result = hgpo(
             "train",
-            "default",
+            "smollm2",
             "model.path=embedded:tiny-qwen2",
             "rollout.share_policy=false",  # an engine actor of its own: 1 CPU more than the cluster has
             f"ray.address=127.0.0.1:{port}",
@@ -300,14 +300,14 @@ def test_too_small_cluster_stops_with_one_line(tmp_path: Path, cache) -> None:
 def test_shortfall_names_what_is_missing() -> None:
     from hgpo_cli.cluster import run_needs, shortfall
 
-    cfg = load_config(None, ["rollout.share_policy=false"])
+    cfg = load_config("smollm2", ["rollout.share_policy=false"])
     needs = run_needs(cfg, "cpu")
     assert needs.cpus == 2 * 0.5 + 1.0 + 1.0
     # the default samples with the policy worker's module: no engine actor, no CPU of its own
-    assert run_needs(load_config(None, []), "cpu").cpus == 2 * 0.5 + 1.0
+    assert run_needs(load_config("smollm2", []), "cpu").cpus == 2 * 0.5 + 1.0
     assert shortfall(needs, {"CPU": 4.0}, "auto") is None
     assert "needs 3 CPUs" in shortfall(needs, {"CPU": 2.0}, "auto")
-    gpu = run_needs(load_config(None, ["trainer.num_workers=2"]), "cuda")
+    gpu = run_needs(load_config("smollm2", ["trainer.num_workers=2"]), "cuda")
     assert gpu.gpus == 0.5 + 2 * 0.5 and "needs 1.5 GPUs" in shortfall(gpu, {"CPU": 64.0, "GPU": 1.0}, "x")
 
 
@@ -366,7 +366,7 @@ def test_piped_train_prints_a_line_per_phase(finished_run) -> None:
 def test_resumed_finished_run_names_its_checkpoint(finished_run, cache) -> None:
     out, args, _ = finished_run
     before = (out / "config.yaml").read_bytes()
-    result = hgpo("train", *args, env=cache, timeout=300)
+    result = hgpo("train", "smollm2", *args, env=cache, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert str(out / "checkpoints" / "iter_000003") in result.stdout
     assert "run folder size" in result.stdout
@@ -480,7 +480,7 @@ def test_default_run_fits_in_1_5_gb() -> None:
     """The 135M default (float32, tied embeddings: 134.5M weights): 2 iterations with save_freq 1 keep
     two policies of 538 MB once the run has finished; the training state of the newest (two Adam moments,
     1.08 GB, and the sharded model copy) is dropped at the end unless keep_final_optimizer."""
-    cfg = load_config(None, [])
+    cfg = load_config("smollm2", [])
     assert cfg.trainer.keep_checkpoints == 2 and not cfg.trainer.keep_final_optimizer
     weights = 134_515_008
     policy = 4 * weights
@@ -492,7 +492,7 @@ def test_compare_says_why_no_published_numbers(tmp_path: Path) -> None:
     from hgpo_cli.eval.compare import build_rows, markdown, record_from_run_dir
     from tests.test_compare import alf, make_run
 
-    make_run(tmp_path / "r", "default", [], {"eval_in_distribution": {1: alf(10.0), 2: alf(20.0)}})
+    make_run(tmp_path / "r", "smollm2", [], {"eval_in_distribution": {1: alf(10.0), 2: alf(20.0)}})
     rows, _ = build_rows([record_from_run_dir(tmp_path / "r")])
     text = markdown(rows)
     assert "No published numbers shown" in text and "--match-model" in text
@@ -566,8 +566,8 @@ def test_ablate_at_80_columns_cuts_no_name_and_titles_stay_short(tmp_path: Path)
 
     root = tmp_path / ("a-long-folder-name-for-ablation-results-" * 3) / "abl"
     grid = ["--grid", "algorithm.hgpo.alpha=0,1", "--grid", "trainer.seed=0,1"]
-    args = ["ablate", "default", "trainer.iterations=4", *grid, "--seeds", "123,456", "--out-root", str(root)]
-    _, points = ab.plan("default", ["trainer.iterations=4"], spec("algorithm.hgpo.alpha=0,1", "trainer.seed=0,1"), root)
+    args = ["ablate", "smollm2", "trainer.iterations=4", *grid, "--seeds", "123,456", "--out-root", str(root)]
+    _, points = ab.plan("smollm2", ["trainer.iterations=4"], spec("algorithm.hgpo.alpha=0,1", "trainer.seed=0,1"), root)
     types = {"Pick": 1.0, "Look": 2.0, "Clean": 3.0, "Heat": 4.0, "Cool": 5.0, "Pick2": 6.0}
     for i, point in enumerate(points):
         finish(point, {123: {"All": 10.0 * i, **types}, 456: {"All": 10.0 * i + 4, **types}})
@@ -582,7 +582,7 @@ def test_memory_warning_from_the_model_shape() -> None:
     """SmolLM2-135M (134.5M weights) x 24 bytes (policy, gradient, two Adam moments, reference, engine)."""
     from hgpo_cli.cluster import host_memory_need, memory_warning
 
-    need = host_memory_need(load_config(None, []))
+    need = host_memory_need(load_config("smollm2", []))
     assert need == pytest.approx(134_515_008 * 24)
     assert memory_warning(need, {"memory": 8 * 2**30}, "auto") is None
     assert "3.0 GiB" in memory_warning(need, {"memory": 2 * 2**30}, "auto")
@@ -598,7 +598,7 @@ def test_ablate_interrupted_while_evaluating_says_what_is_saved(tmp_path: Path, 
     args = [*TINY_RUN, "trainer.iterations=1", "--grid", "trainer.seed=0", "--seeds", "1,2", "--out-root", str(root)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", **cache}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hgpo_cli", "ablate", "default", *args],
+        [sys.executable, "-m", "hgpo_cli", "ablate", "smollm2", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -317,15 +317,15 @@ def test_a_shared_policy_counts_no_engine_copy():
         assert compute_plan(SMALL, blocked).phases == compute_plan(SMALL, replace(blocked, share_policy="false")).phases
 
 
-def test_the_default_preset_shares_its_policy_and_plans_no_engine_copy():
-    shared, _ = plan_config(load_config(None), gpu_mem_gib=80)
-    separate, _ = plan_config(load_config(None, ["rollout.share_policy=false"]), gpu_mem_gib=80)
+def test_the_smollm2_preset_shares_its_policy_and_plans_no_engine_copy():
+    shared, _ = plan_config(load_config("smollm2"), gpu_mem_gib=80)
+    separate, _ = plan_config(load_config("smollm2", ["rollout.share_policy=false"]), gpu_mem_gib=80)
     assert shared.plan.settings.shares_policy and shared.plan.peak_phase == separate.plan.peak_phase == "update"
     # SmolLM2 in fp32, rollout.batch_size 16 at 1024 + 16 tokens: P c, B S L 2 kv c, B S (2H + 3I) c, the process
     engine = 134_515_008 * 4 + 16 * 1040 * 30 * 2 * 192 * 4 + 16 * 1040 * (2 * 576 + 3 * 1536) * 4 + GIB
     assert separate.plan.total_bytes - shared.plan.total_bytes == engine
     with pytest.raises(UserError, match="rollout.share_policy=true is not possible here: rollout.engine=vllm"):
-        plan_config(load_config(None, ["rollout.share_policy=true", "rollout.engine=vllm"]))
+        plan_config(load_config("smollm2", ["rollout.share_policy=true", "rollout.engine=vllm"]))
 
 
 def test_the_plan_resolves_share_policy_as_the_trainer_does():
@@ -475,7 +475,7 @@ def test_a_gpu_run_that_does_not_fit_stops_and_a_cpu_run_only_records(tmp_path):
     assert not check_training(cfg, "cpu").fits  # planned, not stopped
     skip = load_config("alfworld-qwen2.5-7b", [*NO_OFFLOAD, "trainer.memory_check=false"])
     assert not check_training(skip, "cuda").fits
-    path = record_plan(load_config(None, [f"trainer.output_dir={tmp_path}"]), "cpu", tmp_path)
+    path = record_plan(load_config("smollm2", [f"trainer.output_dir={tmp_path}"]), "cpu", tmp_path)
     data = json.loads(path.read_text())
     assert data["device"] == "cpu" and data["per_gpu_gib"]["runtime"] == 0 and data["params"] > 0
 

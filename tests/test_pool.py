@@ -35,7 +35,7 @@ def tasks_and_plans(tmp_path_factory: pytest.TempPathFactory):
     from hgpo_cli.envs.alfworld import suite
 
     root = generated_games(tmp_path_factory)
-    cfg = load_config(None, [f"env.alfworld.data_dir={root}", "env.max_steps=50"])
+    cfg = load_config("smollm2", [f"env.alfworld.data_dir={root}", "env.max_steps=50"])
     tasks = suite.list_tasks(cfg, "train")
     plans = {
         t.task_id: json.loads((Path(t.payload["path"]) / "game.tw-pddl").read_text())["walkthrough"] for t in tasks

@@ -40,7 +40,7 @@ def test_ppo_with_group_filtering_runs_saves_and_resumes_the_critic(tiny_model_d
         "critic.lr": 1e-3,
         "trainer.keep_final_optimizer": "true",  # a finished run's checkpoint keeps its training state
     }
-    summary = train(load_config(None, overrides(tiny_model_dir, out, **extra, **{"trainer.iterations": 1})))
+    summary = train(load_config("smollm2", overrides(tiny_model_dir, out, **extra, **{"trainer.iterations": 1})))
     assert summary.iterations_done == 1
     (record,) = read_metrics(out)
     for key in ("time/values", "time/critic_update", "time/update", "critic/value_loss", "critic/vf_clipfrac"):
@@ -58,8 +58,8 @@ def test_ppo_with_group_filtering_runs_saves_and_resumes_the_critic(tiny_model_d
     shutil.copytree(out, broken)
     shutil.rmtree(broken / "checkpoints" / "iter_000001" / "critic")
     with pytest.raises(UserError, match="no critic/"):
-        train(load_config(None, overrides(tiny_model_dir, broken, **extra, **{"trainer.iterations": 2})))
+        train(load_config("smollm2", overrides(tiny_model_dir, broken, **extra, **{"trainer.iterations": 2})))
 
-    summary = train(load_config(None, overrides(tiny_model_dir, out, **extra, **{"trainer.iterations": 2})))
+    summary = train(load_config("smollm2", overrides(tiny_model_dir, out, **extra, **{"trainer.iterations": 2})))
     assert summary.iterations_done == 2
     assert (out / "checkpoints" / "iter_000002" / "critic" / "model.safetensors").is_file()

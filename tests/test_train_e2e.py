@@ -67,7 +67,7 @@ def policy_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def straight_run(tiny_model_dir, cache_dir, ray_local, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "straight"
-    summary = train(load_config(None, overrides(tiny_model_dir, out)))
+    summary = train(load_config("smollm2", overrides(tiny_model_dir, out)))
     return out, summary
 
 
@@ -125,7 +125,7 @@ def test_resume_after_kill_matches_straight_run(straight_run, tiny_model_dir, ca
     proc.wait()
     done = [p.name for p in (out / "checkpoints").glob("iter_*") if (p / "state.json").exists()]
     assert "iter_000002" not in done, "killed too late: the run had finished"
-    summary = train(load_config(None, overrides(tiny_model_dir, out)))
+    summary = train(load_config("smollm2", overrides(tiny_model_dir, out)))
     assert summary.iterations_done == 2
     expected, resumed = policy_weights(straight_run[0]), policy_weights(out)
     for name, value in expected.items():
@@ -135,7 +135,7 @@ def test_resume_after_kill_matches_straight_run(straight_run, tiny_model_dir, ca
 def test_killed_env_worker_does_not_stop_training(tiny_model_dir, cache_dir, ray_local, tmp_path):
     import ray
 
-    cfg = load_config(None, overrides(tiny_model_dir, tmp_path / "crash"))
+    cfg = load_config("smollm2", overrides(tiny_model_dir, tmp_path / "crash"))
     trainer = Trainer(cfg)
     try:
 

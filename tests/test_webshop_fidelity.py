@@ -234,21 +234,21 @@ def test_binary_and_dense_training_rewards():
     assert np.array_equal(step_arrays(records, binary).rewards, [0.0, 0.0, 10.0])
     assert np.allclose(step_arrays(records, dense).rewards, [0.0, 7.5, 10.0])
     assert np.allclose(step_arrays(records, 10.0).rewards, [0.0, 7.5, 10.0])  # a plain scale still works
-    cfg = load_config(None, ["env.name=webshop"])
+    cfg = load_config("smollm2", ["env.name=webshop"])
     assert training_reward(cfg) == binary
     # what the trainer reads: the WebShop suite's training_reward; ALFWorld keeps its plain REWARD_SCALE
     from hgpo_cli.envs.registry import get_suite
 
     assert get_suite("webshop").training_reward(cfg) == binary
     assert not hasattr(get_suite("alfworld"), "training_reward")
-    assert training_reward(load_config(None, ["env.name=webshop", "env.webshop.reward=dense"])) == dense
+    assert training_reward(load_config("smollm2", ["env.name=webshop", "env.webshop.reward=dense"])) == dense
 
 
 # ---- defaults -------------------------------------------------------------------------------------
 
 
 def test_data_and_reward_defaults_are_verl_agents():
-    w = load_config(None, ["env.name=webshop"]).env.webshop
+    w = load_config("smollm2", ["env.name=webshop"]).env.webshop
     assert (w.use_small, w.human_goals, w.goal_split, w.reward, w.reward_rules) == (
         True,
         False,
@@ -270,7 +270,7 @@ def test_bad_reward_settings_are_config_errors(override):
     from hgpo_cli.errors import ConfigError
 
     with pytest.raises(ConfigError, match=override.split("=")[0]):
-        load_config(None, ["env.name=webshop", override])
+        load_config("smollm2", ["env.name=webshop", override])
 
 
 def test_config_show_webshop_preset():

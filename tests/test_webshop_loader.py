@@ -143,7 +143,7 @@ def test_limit_and_errors(data_dir, tmp_path_factory):
 def test_oracle_plays_the_real_format(data_dir):
     catalogue_mod._CATALOGUES.clear()
     overrides = ["env.name=webshop", f"env.webshop.data_dir={data_dir}", "env.max_steps=15"]
-    cfg = load_config(None, [*overrides, "env.webshop.human_goals=true"])
+    cfg = load_config("smollm2", [*overrides, "env.webshop.human_goals=true"])
     tasks = suite.list_tasks(cfg, "test")
     assert len(tasks) == 10 and {t.task_type for t in tasks} == {"fashion"}
     out = suite.check(cfg, "test", walkthrough=True)
@@ -158,7 +158,7 @@ def test_oracle_plays_the_real_format(data_dir):
 
 def test_oracle_plays_the_default_synthetic_goals_under_masters_rules(data_dir):
     catalogue_mod._CATALOGUES.clear()
-    cfg = load_config(None, ["env.name=webshop", f"env.webshop.data_dir={data_dir}", "env.max_steps=15"])
+    cfg = load_config("smollm2", ["env.name=webshop", f"env.webshop.data_dir={data_dir}", "env.max_steps=15"])
     # 41 synthetic goals, all below index 500: verl-agent's split evaluates on all of them, trains on none
     assert len(suite.list_tasks(cfg, "test")) == len(suite.list_tasks(cfg, "validation")) == 41
     assert suite.list_tasks(cfg, "train") == []
