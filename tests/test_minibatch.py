@@ -193,5 +193,6 @@ def test_config_paper_presets_follow_verl_and_bad_values_are_one_line_errors() -
     with pytest.raises(ConfigError, match="trainer.loss_scale='tokens' is not allowed"):
         load_config("smollm2", ["trainer.loss_scale=tokens"])
     assert (
-        load_config("smollm2", ["trainer.loss_scale=global", "trainer.micro_batch_size=24"]).trainer.micro_batch_size == 24
+        load_config("smollm2", ["trainer.loss_scale=global", "trainer.micro_batch_size=24"]).trainer.micro_batch_size
+        == 24
     )
