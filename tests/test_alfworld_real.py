@@ -48,7 +48,7 @@ def _cfg(**overrides: object):
     from hgpo_cli.config import load_config
 
     return load_config(
-        None, [f"env.alfworld.data_dir={DATA}", "env.max_steps=50"] + [f"{k}={v}" for k, v in overrides.items()]
+        "smollm2", [f"env.alfworld.data_dir={DATA}", "env.max_steps=50"] + [f"{k}={v}" for k, v in overrides.items()]
     )
 
 

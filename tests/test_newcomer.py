@@ -595,7 +595,10 @@ def test_ablate_interrupted_while_evaluating_says_what_is_saved(tmp_path: Path, 
     import threading
 
     root = tmp_path / "abl"
-    args = [*TINY_RUN, "trainer.iterations=1", "--grid", "trainer.seed=0", "--seeds", "1,2", "--out-root", str(root)]
+    # eight evaluation passes: with the game translations cached one pass of the 6 tiny games takes ~2 s,
+    # and the signal must arrive while the evaluation still runs
+    seeds = ["--seeds", "1,2,3,4,5,6,7,8"]
+    args = [*TINY_RUN, "trainer.iterations=1", "--grid", "trainer.seed=0", *seeds, "--out-root", str(root)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", **cache}
     proc = subprocess.Popen(
         [sys.executable, "-m", "hgpo_cli", "ablate", "smollm2", *args],

@@ -21,7 +21,7 @@ def cfg(tmp_path_factory, tiny_model_dir):
 
     root = generated_games(tmp_path_factory)
     return load_config(
-        None,
+        "smollm2",
         [
             f"model.path={tiny_model_dir}",
             f"env.alfworld.data_dir={root}",
@@ -97,7 +97,7 @@ def test_cli_writes_a_loadable_model_and_its_record(cfg, tmp_path):
     args = [f"model.path={cfg.model.path}", f"env.alfworld.data_dir={cfg.env.alfworld.data_dir}", "env.max_steps=2"]
     args += ["agent.answer_format=action", "rollout.max_prompt_tokens=400", "trainer.torch_threads=1"]
     done = subprocess.run(
-        [sys.executable, "-m", "hgpo_cli", "sft", *args, "--out", str(out), "--epochs", "1"],
+        [sys.executable, "-m", "hgpo_cli", "sft", "smollm2", *args, "--out", str(out), "--epochs", "1"],
         capture_output=True,
         text=True,
         timeout=600,

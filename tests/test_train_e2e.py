@@ -110,7 +110,7 @@ def test_resume_after_kill_matches_straight_run(straight_run, tiny_model_dir, ca
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_SERVICE", "RAY_ADDRESS"))}
     env.update({"OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hgpo_cli", "train", *overrides(tiny_model_dir, out)],
+        [sys.executable, "-m", "hgpo_cli", "train", "smollm2", *overrides(tiny_model_dir, out)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

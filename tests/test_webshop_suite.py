@@ -18,7 +18,7 @@ def cfg(tmp_path, monkeypatch):
     monkeypatch.setenv("HGPO_CACHE", str(tmp_path / "cache"))
     catalogue_mod._CATALOGUES.clear()
     yield load_config(
-        None,
+        "smollm2",
         [
             "env.name=webshop",
             "env.max_steps=15",

@@ -26,7 +26,8 @@ def _config(name: str, preset: str | None, overrides: list[str], data_dir: str |
     extra = [f"env.name={name}"]
     if data_dir:
         extra.append(f"env.{name}.data_dir={data_dir}")
-    return load_config(preset, [*env_overrides(name, preset, overrides), *overrides, *extra])
+    # the environment commands use no model: the preset's warm start (env-specific) does not apply
+    return load_config(preset, ["model.sft_epochs=0", *env_overrides(name, preset, overrides), *overrides, *extra])
 
 
 def _summary_table(name: str, split: str, summary: dict[str, Any], walkthrough: bool) -> Any:

@@ -208,7 +208,8 @@ def eval_config(ref: CheckpointRef, preset: str | None, overrides: list[str], en
 
     if env is not None and env not in ALL_SPLITS:
         raise UserError(f"--env {env!r}: one of {', '.join(ALL_SPLITS)}")
-    extra = list(overrides) + ([f"env.name={env}"] if env else [])
+    # an evaluation loads the checkpoint it is given, never the preset's `hgpo sft` warm start
+    extra = ["model.sft_epochs=0", *overrides] + ([f"env.name={env}"] if env else [])
     if preset is None and ref.run_dir is not None:
         path = ref.run_dir / "config.yaml"
         return load_config(str(path), extra), f"the run's config {path}"
