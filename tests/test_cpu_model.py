@@ -24,28 +24,17 @@ GAME_TEXT = (
 )
 
 
-@pytest.fixture()
-def cache(tmp_path: Path):
-    old = os.environ.get("HGPO_CACHE")
-    os.environ["HGPO_CACHE"] = str(tmp_path / "cache")
-    yield tmp_path / "cache"
-    if old is None:
-        os.environ.pop("HGPO_CACHE", None)
-    else:
-        os.environ["HGPO_CACHE"] = old
-
-
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(folder / "model.safetensors"))
 
 
-def test_cpu_model_builds_deterministically_and_loads_through_auto_classes(cache: Path, tmp_path: Path) -> None:
+def test_cpu_model_builds_deterministically_and_loads_through_auto_classes(private_cache: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     first = embedded_model_dir("hgpo-cpu-1m")
-    assert first.parent == cache / "models" and first.name.startswith("hgpo-cpu-1m-v")
+    assert first.parent == private_cache / "models" and first.name.startswith("hgpo-cpu-1m-v")
     os.environ["HGPO_CACHE"] = str(tmp_path / "other")
     second = embedded_model_dir("hgpo-cpu-1m")
     assert second != first
@@ -67,12 +56,12 @@ def test_cpu_model_builds_deterministically_and_loads_through_auto_classes(cache
     assert text.endswith("<|im_start|>assistant\n")
     # the second call finds the cache: same folder, not rebuilt
     mtime = (first / "model.safetensors").stat().st_mtime_ns
-    os.environ["HGPO_CACHE"] = str(cache)
+    os.environ["HGPO_CACHE"] = str(private_cache)
     assert embedded_model_dir("hgpo-cpu-1m") == first
     assert (first / "model.safetensors").stat().st_mtime_ns == mtime
 
 
-def test_environment_tokenizer_covers_the_game_text(cache: Path) -> None:
+def test_environment_tokenizer_covers_the_game_text(private_cache: Path) -> None:
     from hgpo_cli.models.env_corpus import corpus_stats
     from hgpo_cli.models.loading import load_tokenizer
 
@@ -87,7 +76,7 @@ def test_environment_tokenizer_covers_the_game_text(cache: Path) -> None:
     assert decoded == GAME_TEXT
 
 
-def test_unknown_cpu_size_is_a_user_error(cache: Path) -> None:
+def test_unknown_cpu_size_is_a_user_error(private_cache: Path) -> None:
     from hgpo_cli.errors import UserError
 
     with pytest.raises(UserError, match="unknown embedded model 'hgpo-cpu-3m'"):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -48,17 +47,6 @@ def test_before_after_with_one_side_missing() -> None:
     assert out["success_after_std"] == 0.0 and "difference" not in out and out["eval_seeds"] == [7]
 
 
-@pytest.fixture()
-def cache(tmp_path: Path):
-    old = os.environ.get("HGPO_CACHE")
-    os.environ["HGPO_CACHE"] = str(tmp_path / "cache")
-    yield tmp_path / "cache"
-    if old is None:
-        os.environ.pop("HGPO_CACHE", None)
-    else:
-        os.environ["HGPO_CACHE"] = old
-
-
 def _sft_cfg(model_dir: Path, root: Path, *extra: str):
     from hgpo_cli.config import load_config
 
@@ -79,13 +67,13 @@ def _sft_cfg(model_dir: Path, root: Path, *extra: str):
     )
 
 
-def test_warm_start_is_built_once_and_keyed_by_its_settings(tmp_path_factory, tiny_model_dir, cache) -> None:
+def test_warm_start_is_built_once_and_keyed_by_its_settings(tmp_path_factory, tiny_model_dir, private_cache) -> None:
     from hgpo_cli.train.warm_start import starting_policy, warm_start_dir
 
     root = generated_games(tmp_path_factory)
     cfg = _sft_cfg(tiny_model_dir, root)
     path = Path(starting_policy(cfg))
-    assert path == warm_start_dir(cfg, str(tiny_model_dir)) and path.parent == cache / "warm-start"
+    assert path == warm_start_dir(cfg, str(tiny_model_dir)) and path.parent == private_cache / "warm-start"
     report = json.loads((path / "sft.json").read_text())
     assert report["games"] == 6 and report["samples"] == 12 and report["epochs"] == 1  # 6 games x 2 steps
     key = json.loads((path / "warm_start_key.json").read_text())
@@ -108,7 +96,7 @@ def test_warm_start_needs_a_planner_and_the_action_format(tiny_model_dir) -> Non
 
 
 @pytest.mark.slow
-def test_tiny_run_writes_summary_json(tmp_path_factory, tiny_model_dir, cache, ray_local) -> None:
+def test_tiny_run_writes_summary_json(tmp_path_factory, tiny_model_dir, private_cache, ray_local) -> None:
     """1 iteration of embedded-size training with the starting policy evaluated before and the final one
     after, on the same 2 held-out games x 2 seeds: summary.json has the keys, fractions in [0, 1]."""
     from hgpo_cli.config import load_config
