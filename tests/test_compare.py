@@ -258,3 +258,31 @@ def test_published_numbers_are_the_specs() -> None:
     assert [gigpo_paper.values[f"alfworld/{t}"] for t in ALF_TYPES] == [94.4, 67.5, 94.8, 94.4, 79.8, 76.4]
     assert [p.method for p in published_for("grpo", "Qwen/Qwen2.5-1.5B-Instruct", 4)] == ["grpo", "grpo"]
     assert published_for("grpo", "Qwen2.5-7B-Instruct", 4) == []
+
+
+def test_a_run_of_no_iterations_is_the_sft_row(tmp_path: Path) -> None:
+    """A run with trainer.iterations=0 evaluated its starting policy only (RUN_DIR/eval_before/): compare
+    shows it as method `sft`, first, beside the trained runs of the same model, with its own numbers."""
+    root = tmp_path / "runs"
+    make_run(
+        root / "hgpo-s0",
+        "default",
+        ["trainer.seed=0"],
+        {"eval_in_distribution": {123: {"Pick": 20.0, "Look": 10.0, "All": 15.0}, 456: {"All": 25.0}}},
+    )
+    start = root / "start"
+    start.mkdir()
+    cfg = load_config("default", ["trainer.iterations=0"])
+    (start / "config.yaml").write_text(to_yaml(cfg))
+    (start / "eval_before").mkdir()
+    per_seed = {"123": {"All": 5.0}, "456": {"All": 10.0}}
+    report = {"env": "alfworld", "split": "eval_in_distribution", "per_seed": per_seed}
+    (start / "eval_before" / "eval-alfworld-eval_in_distribution.json").write_text(json.dumps(report))
+    result = compare([str(root)], out_dir=tmp_path / "out")
+    rows = result["rows"]
+    assert [r.method for r in rows] == ["sft", "hgpo"]
+    assert rows[0].label == "sft K=2 hgpo-cpu-1m"
+    assert rows[0].cells["alfworld/All"].mean == pytest.approx(7.5)
+    assert rows[0].cells["alfworld/All"].std == pytest.approx(statistics.stdev([5.0, 10.0]))
+    assert rows[1].cells["alfworld/All"].mean == pytest.approx(20.0)
+    assert not result["warnings"]

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from hgpo_cli.errors import UserError
+from hgpo_cli.eval.before_after import BEFORE_DIR
 from hgpo_cli.eval.published import SOURCES, TASK_COLUMNS, Published, published_for
-from hgpo_cli.eval.runs import find_run_dirs, newest_evals, short_model_name
+from hgpo_cli.eval.runs import find_run_dirs, newest_evals, read_eval, short_model_name
 
 # (column key, header). Keys: <env>[-ood]/<column of the eval report>.
 COLUMNS: list[tuple[str, str]] = [
@@ -41,7 +42,9 @@ SPLIT_PREFIX = {
     ("alfworld", "eval_out_of_distribution"): "alfworld-ood",
     ("webshop", "test"): "webshop",
 }
-METHOD_ORDER = ("ppo", "rloo", "grpo", "gigpo", "hgpo")
+# `sft`: a run of zero iterations, i.e. its starting policy (the warm start) evaluated by trainer.eval_before
+START_METHOD = "sft"
+METHOD_ORDER = (START_METHOD, "ppo", "rloo", "grpo", "gigpo", "hgpo")
 # Settings that name, place or resource a run without changing what it learns.
 IGNORED_KEYS = (
     "trainer.seed",
@@ -155,6 +158,11 @@ def record_from_run_dir(run_dir: Path) -> RunRecord:
     record = RunRecord(str(run_dir), config)
     checkpoint, reports = newest_evals(run_dir)
     record.checkpoint = str(checkpoint) if checkpoint else None
+    if checkpoint is None and int(config.get("trainer", {}).get("iterations", -1)) == 0:
+        # no iteration: the run measured its starting policy alone (trainer.eval_before), the row `sft`
+        config["algorithm"]["name"] = START_METHOD
+        reports = start_evals(run_dir)
+        record.checkpoint = str(run_dir / BEFORE_DIR) if reports else None
     env = record.env
     for split, report in reports.items():
         if report.get("env", env) == env:
@@ -165,6 +173,14 @@ def record_from_run_dir(run_dir: Path) -> RunRecord:
         if m.get("rollout/success_rate") is not None
     ]
     return record
+
+
+def start_evals(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """{split: report} of RUN_DIR/eval_before/ (the starting policy's evaluations)."""
+    return {
+        (report := read_eval(path)).get("split") or path.stem.split("-", 2)[-1]: report
+        for path in sorted((Path(run_dir) / BEFORE_DIR).glob("eval-*.json"))
+    }
 
 
 def records_from_wandb(project: str, entity: str | None = None, api: Any = None) -> list[RunRecord]:

@@ -88,7 +88,10 @@ def split_label(split: str) -> str:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / "config.yaml").is_file() and ((path / "checkpoints").is_dir() or (path / "metrics.jsonl").exists())
+    """A training run folder: its config and checkpoints, metrics or starting-policy evaluations."""
+    return (path / "config.yaml").is_file() and any(
+        (path / name).exists() for name in ("checkpoints", "metrics.jsonl", "eval_before")
+    )
 
 
 def find_run_dirs(paths: list[str | Path]) -> list[Path]:
