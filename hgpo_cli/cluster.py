@@ -137,19 +137,19 @@ def memory_warning(need: float | None, resources: dict[str, float], address: str
 
 
 def check_cluster(cfg: Any, device: str, *, training: bool = True) -> RunNeeds:
-    """Stop with one line when the Ray cluster this process joined cannot hold the run's actors.
-
-    Only for a cluster given by `ray.address` (a local Ray is started with enough CPUs). Returns the needs.
+    """Stop with one line when the Ray cluster this process joined cannot hold the run's actors: a cluster
+    given by `ray.address`, or a local Ray an earlier run of this process started smaller (a new local
+    Ray is started with enough CPUs). Returns the needs.
     """
     import ray
 
     needs = run_needs(cfg, device, training=training)
-    if cfg.ray.address and ray.is_initialized():
+    if ray.is_initialized():
         resources = ray.cluster_resources()
-        message = shortfall(needs, resources, str(cfg.ray.address))
+        message = shortfall(needs, resources, str(cfg.ray.address or "this machine (local Ray)"))
         if message is not None:
             raise UserError(message)
-        if device != "cuda":  # on GPUs the memory plan (`hgpo plan`) checks the device memory
+        if cfg.ray.address and device != "cuda":  # on GPUs the memory plan (`hgpo plan`) checks the device memory
             warning = memory_warning(host_memory_need(cfg, training=training), resources, str(cfg.ray.address))
             if warning is not None:
                 print(f"hgpo: warning: {warning}", file=sys.stderr, flush=True)

@@ -210,10 +210,29 @@ def test_concurrency_limit() -> None:
     assert ab.concurrency(8, {"CPU": 2.0}, (3.0, 0.0)) == 1  # never below one
     assert ab.concurrency(8, {"CPU": 64.0, "GPU": 2.0}, (3.0, 1.0)) == 2
     cpu_only = ab.plan(None, [], spec("trainer.seed=0,1"))[1][0].cfg
-    # default preset: 2 env workers x 0.5 CPU + rollout 1 CPU + 1 trainer worker x 1 CPU; GPUs when on CUDA
-    assert ab.point_resources(cpu_only) == (3.0, 1.0)
+    # schema defaults: 2 env workers x 0.5 CPU + 1 trainer worker x 1 CPU, whose module also samples (no engine
+    # actor); GPUs when on CUDA
+    assert ab.point_resources(cpu_only) == (2.0, 0.5)
     cpu_only.trainer.device = "cpu"
-    assert ab.point_resources(cpu_only) == (3.0, 0.0)
+    assert ab.point_resources(cpu_only) == (2.0, 0.0)
+
+
+def test_a_grid_with_ppo_reserves_its_critic(ray_local) -> None:
+    """PPO's critic is a point's actor too: a grid of HGPO then PPO needs the critic's CPU beyond HGPO's, and
+    the Ray the points share is checked against the point that asks most (the local Ray that an HGPO point
+    started with 2 CPUs left the PPO point's critic waiting for ever, 2026-12-02)."""
+    from hgpo_cli.cluster import check_cluster
+
+    _, points = ab.plan("cpu-alfworld", ["trainer.device=cpu"], spec("algorithm.name=hgpo,ppo"))
+    hgpo, ppo = (ab.point_resources(p.cfg) for p in points)
+    assert hgpo == (2.0, 0.0) and ppo == (2.0 + points[1].cfg.critic.num_cpus, 0.0)
+    assert ab.start_ray(points) == ppo  # ray_local already runs: joined, and the need is the hungriest point's
+    # a Ray this process started too small for a point is a one-line refusal, not a wait
+    big = points[1].cfg.copy()
+    big.env.num_workers = 8  # 8 x 0.5 + trainer 1 + critic 1 = 6 CPUs > the 4 of ray_local
+    with pytest.raises(UserError, match=r"needs 6 CPUs .* has 4"):
+        check_cluster(big, "cpu")
+    assert check_cluster(points[1].cfg, "cpu").cpus == 3.0
 
 
 def test_run_parallel_schedules_points_as_ray_tasks(tmp_path: Path, ray_local) -> None:

@@ -296,11 +296,27 @@ def _point_task(config: dict[str, Any], splits: list[str], seeds: list[int], epi
 
 
 def point_resources(cfg: DictConfig) -> tuple[float, float]:
-    """(CPUs, GPUs) the actors of one point reserve in Ray (GPUs only for a CUDA run)."""
-    cpus = cfg.env.num_workers * cfg.env.cpus_per_worker + cfg.rollout.num_cpus
-    cpus += cfg.trainer.num_workers * cfg.trainer.cpus_per_worker
-    gpus = cfg.trainer.num_workers * cfg.trainer.gpus_per_worker + cfg.rollout.num_gpus
-    return float(cpus), float(gpus) if cfg.trainer.device != "cpu" else 0.0
+    """(CPUs, GPUs) the actors of one point reserve in Ray (`hgpo_cli.cluster.run_needs`: env workers,
+    engine, policy workers and, for PPO, the critic; GPUs only for a CUDA run)."""
+    from hgpo_cli.cluster import run_needs
+
+    device = "cpu" if cfg.trainer.device == "cpu" else "cuda"
+    needs = run_needs(cfg, device)
+    cpus = run_needs(cfg, "cpu").cpus if device == "cuda" else needs.cpus
+    return float(cpus), float(needs.gpus) if device == "cuda" else 0.0
+
+
+def start_ray(points: list[Point]) -> tuple[float, float]:
+    """Join or start Ray once for all the points: a local Ray gets the CPUs of the hungriest point (a
+    later point that needs more than the first, PPO's critic after HGPO, would otherwise wait for ever
+    in the Ray the first point started). Returns that (CPUs, GPUs) need."""
+    from hgpo_cli.distributed import init_ray
+
+    first = points[0].cfg
+    needs = [point_resources(p.cfg) for p in points]
+    need = (max(n[0] for n in needs), max(n[1] for n in needs))
+    init_ray(first.ray.address, first.ray.num_cpus, min_cpus=need[0])
+    return need
 
 
 def concurrency(requested: int, cluster: dict[str, float], need: tuple[float, float]) -> int:
@@ -329,12 +345,7 @@ def run_parallel(
     """
     import ray
 
-    from hgpo_cli.distributed import init_ray
-
-    first = points[0].cfg
-    needs = [point_resources(p.cfg) for p in points]
-    need = (max(n[0] for n in needs), max(n[1] for n in needs))
-    init_ray(first.ray.address, first.ray.num_cpus, min_cpus=need[0])
+    need = start_ray(points)
     limit = concurrency(parallel, ray.cluster_resources(), need)
     on_event("limit", None, limit)
     task = ray.remote(num_cpus=0, max_retries=0)(body or _point_task)
