@@ -242,6 +242,7 @@ def test_run_parallel_schedules_points_as_ray_tasks(tmp_path: Path, ray_local) -
         "env.num_workers=1",
         "env.cpus_per_worker=0.5",
         "rollout.num_cpus=0.5",
+        "rollout.share_policy=false",  # an engine actor of its own
         "trainer.cpus_per_worker=0.5",
         "trainer.device=cpu",
     ]  # 1.5 CPUs a point: 2 fit in 4

@@ -96,7 +96,8 @@ def register(app: typer.Typer) -> None:
             from hgpo_cli.eval.progress import EvalUI
             from hgpo_cli.ui import TrainingUI
 
-            ab.start_ray(todo)
+            if todo:
+                ab.start_ray(todo)
             for i, point in enumerate(todo, 1):
                 err.print(f"[bold cyan]hgpo[/] point {i}/{len(todo)}: {escape(point.name)} ({status[point.name]})")
                 eval_ui = EvalUI(len(splits) * len(seed_list))
