@@ -88,7 +88,7 @@ def run_checks(
                 if worker.job is None and todo:
                     worker.give(*todo.pop())
             busy = [w for w in pool if w.job is not None]
-            ready = wait([w.conn for w in busy], timeout=1.0)
+            ready = wait([w.conn for w in busy], timeout=min(1.0, timeout_s))
             for worker in busy:
                 if worker.conn in ready:
                     try:
@@ -98,7 +98,10 @@ def run_checks(
                         result = _failed(task, "worker process died")
                         pool[pool.index(worker)] = _replace(worker, ctx, cfg_dict, walkthrough)
                     else:
+                        _, task = worker.job  # type: ignore[misc]
                         worker.job = None
+                        if time.monotonic() - worker.started > timeout_s:  # finished, but over the limit
+                            result = _failed(task, f"timeout after {timeout_s:g} s", loaded=walkthrough)
                     finish(index, result)
                 elif time.monotonic() - worker.started > timeout_s:
                     index, task = worker.job  # type: ignore[misc]
