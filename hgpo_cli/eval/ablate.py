@@ -300,10 +300,8 @@ def point_resources(cfg: DictConfig) -> tuple[float, float]:
     engine, policy workers and, for PPO, the critic; GPUs only for a CUDA run)."""
     from hgpo_cli.cluster import run_needs
 
-    device = "cpu" if cfg.trainer.device == "cpu" else "cuda"
-    needs = run_needs(cfg, device)
-    cpus = run_needs(cfg, "cpu").cpus if device == "cuda" else needs.cpus
-    return float(cpus), float(needs.gpus) if device == "cuda" else 0.0
+    gpus = run_needs(cfg, "cuda").gpus if cfg.trainer.device != "cpu" else 0.0
+    return float(run_needs(cfg, "cpu").cpus), float(gpus)
 
 
 def start_ray(points: list[Point]) -> tuple[float, float]:

@@ -26,7 +26,7 @@ from typing import Any
 from hgpo_cli.errors import UserError
 from hgpo_cli.eval.before_after import BEFORE_DIR
 from hgpo_cli.eval.published import SOURCES, TASK_COLUMNS, Published, published_for
-from hgpo_cli.eval.runs import find_run_dirs, newest_evals, read_eval, short_model_name
+from hgpo_cli.eval.runs import find_run_dirs, newest_evals, reports_by_split, short_model_name
 
 # (column key, header). Keys: <env>[-ood]/<column of the eval report>.
 COLUMNS: list[tuple[str, str]] = [
@@ -177,10 +177,7 @@ def record_from_run_dir(run_dir: Path) -> RunRecord:
 
 def start_evals(run_dir: Path) -> dict[str, dict[str, Any]]:
     """{split: report} of RUN_DIR/eval_before/ (the starting policy's evaluations)."""
-    return {
-        (report := read_eval(path)).get("split") or path.stem.split("-", 2)[-1]: report
-        for path in sorted((Path(run_dir) / BEFORE_DIR).glob("eval-*.json"))
-    }
+    return reports_by_split(sorted((Path(run_dir) / BEFORE_DIR).glob("eval-*.json")))
 
 
 def records_from_wandb(project: str, entity: str | None = None, api: Any = None) -> list[RunRecord]:

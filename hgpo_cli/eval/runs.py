@@ -141,11 +141,16 @@ def newest_evals(run_dir: Path) -> tuple[Path | None, dict[str, dict[str, Any]]]
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         return None, {}
+    return checkpoint, reports_by_split(eval_files(checkpoint))
+
+
+def reports_by_split(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """{split: report} of eval-<env>-<split>.json files (the split from the report, else from the name)."""
     reports = {}
-    for path in eval_files(checkpoint):
+    for path in paths:
         report = read_eval(path)
         reports[report.get("split") or path.stem.split("-", 2)[-1]] = report
-    return checkpoint, reports
+    return reports
 
 
 @dataclass
