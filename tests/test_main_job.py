@@ -82,6 +82,9 @@ def test_warm_start_is_built_once_and_keyed_by_its_settings(tmp_path_factory, ti
     assert Path(starting_policy(cfg)) == path and (path / "model.safetensors").stat().st_mtime_ns == mtime
     # another learning rate, another warm start; sft_epochs=0 is the model itself
     assert warm_start_dir(_sft_cfg(tiny_model_dir, root, "model.sft_lr=1e-4"), str(tiny_model_dir)) != path
+    # more held-out games change no training game: the same warm start
+    more_eval = _sft_cfg(tiny_model_dir, root, "env.alfworld.generated_eval_games=50")
+    assert warm_start_dir(more_eval, str(tiny_model_dir)) == path
     assert starting_policy(_sft_cfg(tiny_model_dir, root, "model.sft_epochs=0")) == str(tiny_model_dir)
 
 

@@ -39,16 +39,23 @@ def _model_fingerprint(model_dir: str) -> str:
     return digest.hexdigest()[:16]
 
 
+# env settings that only choose evaluation games or checks: the warm start never sees them, so changing
+# one (e.g. more held-out games) must not rebuild it
+EVAL_ONLY_ENV_KEYS = ("eval_split", "generated_eval_games", "check_timeout_s")
+
+
 def warm_start_key(cfg: Any, base_dir: str) -> dict[str, Any]:
     """What the SFT weights depend on, as a JSON-able dict (hashed into the cache folder's name)."""
     env = cfg.env.name
+    env_data = OmegaConf.to_container(cfg.env[env], resolve=True)
+    env_data = {k: v for k, v in env_data.items() if k not in EVAL_ONLY_ENV_KEYS}
     return {
         "version": SFT_VERSION,
         "model": str(cfg.model.path),
         "model_files": _model_fingerprint(base_dir),
         "dtype": str(cfg.model.dtype),
         "env": env,
-        "env_data": OmegaConf.to_container(cfg.env[env], resolve=True),
+        "env_data": env_data,
         "max_steps": int(cfg.env.max_steps),
         "history_length": int(cfg.agent.history_length),
         "prompt_template": str(cfg.agent.get("prompt_template") or ""),
