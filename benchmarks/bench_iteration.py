@@ -1,5 +1,5 @@
-"""One training iteration of an LLM preset (default: `smollm2`, SmolLM2-135M) with the plain paths and with the
-fast ones, side by side.
+"""One training iteration of a preset (default: `default`, the main job's 1.2M model; `--preset smollm2`:
+SmolLM2-135M) with the plain paths and with the fast ones, side by side.
 
 Runs the real Trainer (Ray env workers, engine, policy worker, the real loss) twice in one process on the
 same seed: first with every fast path off (a separate HF engine actor with its own copy of the weights,
@@ -16,12 +16,12 @@ no pass). Attention scores and the optimizer step are left out, so the floor is 
 divided by the fp32 matmul throughput measured here (torch, 1024^3, all cores; the best of several
 products before and after the two runs).
 
-    python3 benchmarks/bench_iteration.py [--preset smollm2] [key=value ...]
+    python3 benchmarks/bench_iteration.py [--preset default|smollm2] [key=value ...]
 
 The last line reads `iteration speed-up: N.NNx (floor ratio M.MMx)`: plain / fast seconds of the whole
-iteration, and fast seconds / floor seconds. On the idle 2-core machine (2026-12-01) it took 6.6
-minutes, SmolLM2's first build and Ray start-up of both runs included, and printed `iteration speed-up:
-1.34x (floor ratio 2.15x)` (results/bench-iteration/).
+iteration, and fast seconds / floor seconds. Measured on the idle 2-core machine (results/bench-iteration/):
+`default` (2026-12-02, 48 s with the warm start cached) 1.29x (floor ratio 3.63x); `smollm2`
+(2026-12-01, 6.6 minutes with SmolLM2's first build) 1.34x (floor ratio 2.15x).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def run_iteration(preset: str, overrides: list[str], out: Path) -> tuple[dict, l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="smollm2")
+    parser.add_argument("--preset", default="default")
     parser.add_argument("overrides", nargs="*", help="key=value settings for both runs")
     args = parser.parse_args()
     import ray
