@@ -46,19 +46,22 @@ sweep-webshop:
 # seeds the SFT), each final checkpoint evaluated on the 40 held-out games x seeds 123, 456, 789;
 # resumable (points already done are skipped); then runs of 0 iterations that evaluate each seed's warm
 # start alone on the same games and seeds (the `sft` row); then the tables and plots, and the HGPO runs'
-# group sizes, in results/cpu-alfworld/.
+# group sizes, in CPU_RESULTS. CPU_OVERRIDES: more key=value settings for every run (the training runs and
+# the warm-start rows alike), e.g. the main job's current setting (results/cpu-alfworld-mean-norm/).
 CPU_ITERATIONS ?= 10
 CPU_SEEDS ?= 0,1,2
 CPU_METHODS ?= hgpo,gigpo,grpo,rloo,ppo
 CPU_RUNS ?= runs/cpu-alfworld
+CPU_RESULTS ?= results/cpu-alfworld
+CPU_OVERRIDES ?=
 reproduce-cpu:
 	$(PYTHON) -m hgpo_cli ablate cpu-alfworld --grid trainer.seed=$(CPU_SEEDS) --grid algorithm.name=$(CPU_METHODS) \
-		trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) --out-root $(CPU_RUNS)
+		trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) $(CPU_OVERRIDES) --out-root $(CPU_RUNS)
 	for seed in $(subst $(comma), ,$(CPU_SEEDS)); do \
 		$(PYTHON) -m hgpo_cli train cpu-alfworld trainer.iterations=0 trainer.eval_before=true trainer.seed=$$seed \
-			trainer.output_dir="$(CPU_RUNS)/sft/seed=$$seed" || exit 1; \
+			$(CPU_OVERRIDES) trainer.output_dir="$(CPU_RUNS)/sft/seed=$$seed" || exit 1; \
 	done
-	$(PYTHON) -m hgpo_cli compare $(CPU_RUNS) --out results/cpu-alfworld
+	$(PYTHON) -m hgpo_cli compare $(CPU_RUNS) --out $(CPU_RESULTS)
 	for seed in $(subst $(comma), ,$(CPU_SEEDS)); do \
-		$(PYTHON) -m hgpo_cli analyze groups "$(CPU_RUNS)/seed=$$seed,name=hgpo" --out results/cpu-alfworld/groups-hgpo-seed$$seed || exit 1; \
+		$(PYTHON) -m hgpo_cli analyze groups "$(CPU_RUNS)/seed=$$seed,name=hgpo" --out $(CPU_RESULTS)/groups-hgpo-seed$$seed || exit 1; \
 	done
