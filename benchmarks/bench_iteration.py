@@ -4,7 +4,8 @@ SmolLM2-135M) with the plain paths and with the fast ones, side by side.
 Runs the real Trainer (Ray env workers, engine, policy worker, the real loss) twice in one process on the
 same seed: first with every fast path off (a separate HF engine actor with its own copy of the weights,
 synced after the update; a separate old-log-prob pass), then with the defaults (the engine in the policy
-worker, the old log-probs from the update's own forward pass; see hgpo_cli/train/fast_paths.py). It prints
+worker; the old log-probs from the update's own forward pass when it is one optimizer step, else those the
+rollout recorded; see hgpo_cli/train/fast_paths.py). It prints
 each phase's seconds (the trainer's time/* metrics), the ratio, and the compute floor of each phase:
 
     floor FLOPs = passes x 2 x (decoder matmul parameters x tokens + lm_head parameters x logit tokens)
@@ -39,8 +40,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 PHASES = ("rollout", "advantages", "log_probs", "update", "weight_sync")
-PLAIN = ["rollout.share_policy=false", "trainer.fuse_old_log_probs=false", "trainer.sort_by_length=false"]
-FAST = ["rollout.share_policy=auto", "trainer.fuse_old_log_probs=auto", "trainer.sort_by_length=true"]
+PLAIN = [
+    "rollout.share_policy=false",
+    "trainer.fuse_old_log_probs=false",
+    "trainer.old_log_probs_from_rollout=false",
+    "trainer.sort_by_length=false",
+]
+FAST = [
+    "rollout.share_policy=auto",
+    "trainer.fuse_old_log_probs=auto",
+    "trainer.old_log_probs_from_rollout=auto",
+    "trainer.sort_by_length=true",
+]
 
 
 def matmul_gflops(size: int = 1024, repeats: int = 8) -> float:
@@ -128,7 +139,8 @@ def main() -> None:
     )
     print(
         f"fast paths: shared policy {bool(fast['batch/shared_policy'])}, "
-        f"fused old log-probs {bool(fast['batch/fused_old_log_probs'])}"
+        f"fused old log-probs {bool(fast['batch/fused_old_log_probs'])}, "
+        f"old log-probs from the rollout {bool(fast['batch/rollout_old_log_probs'])}"
     )
     print(f"{'phase':<12} {'plain s':>9} {'fast s':>9} {'ratio':>7} {'floor s':>9} {'fast/floor':>10}")
     for phase in PHASES:

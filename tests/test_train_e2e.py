@@ -88,6 +88,10 @@ def test_two_iterations_on_generated_games(straight_run, tiny_model_dir):
     ):
         assert key in records[-1], key
     assert records[-1]["batch/step_samples"] == 2 * 2 * 3  # no env finishes in 3 steps with a random model
+    # one machine's shortcuts: the policy worker samples, and 12 samples in mini-batches of 6 are two
+    # optimizer steps, so the old log-probs are those the rollout recorded (no separate pass)
+    assert records[-1]["batch/shared_policy"] == 1.0
+    assert records[-1]["batch/rollout_old_log_probs"] == 1.0 and records[-1]["batch/fused_old_log_probs"] == 0.0
     # the policy moved, and the checkpoint is an ordinary HF folder
     initial = load_file(str(tiny_model_dir / "model.safetensors"))
     trained = policy_weights(out)

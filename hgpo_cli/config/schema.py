@@ -242,6 +242,12 @@ class TrainerConfig:
         "auto, true or false: when the update is one optimizer step (one epoch, one mini-batch), take the old "
         "log-probs from its own forward passes (detached: ratios of exactly 1) instead of a separate pass.",
     )
+    old_log_probs_from_rollout: str = _f(
+        "auto",
+        "auto, true or false: with the shared policy (rollout.share_policy), an update of several optimizer steps "
+        "takes the old log-probs the rollout recorded while sampling (same module and weights; equal to a separate "
+        "pass up to float rounding, ~1e-6) instead of a separate pass; auto: whenever the policy is shared.",
+    )
     lr: float = _f(1e-6, "AdamW learning rate.")
     weight_decay: float = _f(0.01, "AdamW weight decay.")
     grad_clip: float = _f(1.0, "Max global grad norm.")

@@ -109,6 +109,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.device": _one_of("auto", "cpu", "cuda"),
     "rollout.share_policy": _one_of("auto", "true", "false", "True", "False"),
     "trainer.fuse_old_log_probs": _one_of("auto", "true", "false", "True", "False"),
+    "trainer.old_log_probs_from_rollout": _one_of("auto", "true", "false", "True", "False"),
     "trainer.eval_episodes": _at_least(0),
     "model.sft_epochs": _at_least(0),
     "model.sft_lr": _greater(0.0),

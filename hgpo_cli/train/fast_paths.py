@@ -1,4 +1,4 @@
-"""When the trainer may take the two exact shortcuts of one iteration on one machine.
+"""When the trainer may take the shortcuts of one iteration on one machine (the same maths, fewer passes).
 
 - ``rollout.share_policy`` (auto | true | false): the rank-0 policy worker samples with its own module
   (`hgpo_cli.engines.shared`) instead of a separate engine actor holding a copy that is synced after each
@@ -9,9 +9,15 @@
   old log-probs would be computed with, so the old log-probs are the current ones, detached (as TRL
   does): ratios of exactly 1, and no separate pass. Needs the forward to be the same in train and eval
   mode (no active dropout), since the separate pass runs in eval mode and the update in train mode.
+- ``trainer.old_log_probs_from_rollout`` (auto | true | false): with the shared policy, an update of
+  several optimizer steps takes the old log-probs the engine recorded while sampling (each token's
+  log-probability under softmax(logits / temperature), in eval mode, on the weights of the last update)
+  instead of a separate pass: the same module, the same weights, the same distribution. Equal to the
+  separate pass up to float rounding only (the cached one-token-at-a-time forward sums in another order
+  than the full-sequence one), so the first step's ratios are 1 +- ~1e-6 instead of 1 +- ~1e-7.
 
-Both change how the numbers are computed, never which: `tests/test_fast_paths.py` checks rollouts and
-updated weights against the plain paths.
+All three change how the numbers are computed, never which: `tests/test_fast_paths.py` checks rollouts
+and updated weights against the plain paths.
 """
 
 from __future__ import annotations
@@ -58,6 +64,22 @@ def shares_policy(cfg: Any) -> bool:
     if mode == "true" and blockers:
         raise UserError(f"rollout.share_policy=true is not possible here: {'; '.join(blockers)}")
     return not blockers
+
+
+def rollout_old_log_probs(cfg: Any) -> bool:
+    """Whether updates of several optimizer steps take the old log-probs recorded by the rollout
+    (trainer.old_log_probs_from_rollout resolved; only with the shared policy: an engine holding a copy
+    of the weights may run other kernels or another dtype)."""
+    mode = switch(cfg.trainer.get("old_log_probs_from_rollout", "false"), "trainer.old_log_probs_from_rollout")
+    if mode == "false":
+        return False
+    shared = shares_policy(cfg)
+    if mode == "true" and not shared:
+        raise UserError(
+            "trainer.old_log_probs_from_rollout=true needs the shared policy (rollout.share_policy resolved to "
+            f"true): {'; '.join(share_policy_blockers(cfg)) or 'rollout.share_policy=false'}"
+        )
+    return shared
 
 
 def most_step_samples(cfg: Any) -> int:

@@ -95,12 +95,13 @@ class Trainer:
         preflight(cfg)
         check_run_folder(cfg, self.run_dir)
         trainer = cfg.trainer
-        from hgpo_cli.train.fast_paths import fuse_mode, shares_policy
+        from hgpo_cli.train.fast_paths import fuse_mode, rollout_old_log_probs, shares_policy
 
-        # the exact shortcuts of one machine (train/fast_paths.py): the engine in the policy worker, and the
-        # old log-probs of a one-step update taken from its own forward passes
+        # the shortcuts of one machine (train/fast_paths.py): the engine in the policy worker, the old
+        # log-probs of a one-step update taken from its own forward passes, else those the rollout recorded
         self.shared_policy = shares_policy(cfg)
         self.fuse_mode = fuse_mode(cfg)
+        self.old_from_rollout = rollout_old_log_probs(cfg)
         needed = cfg.env.num_workers * cfg.env.cpus_per_worker + (0 if self.shared_policy else cfg.rollout.num_cpus)
         needed += trainer.num_workers * trainer.cpus_per_worker
         needed += cfg.critic.num_cpus if uses_critic(cfg.algorithm.name) else 0
@@ -266,24 +267,40 @@ class Trainer:
         trainer = OmegaConf.to_container(self.cfg.trainer, resolve=True)
         return self.fuse_mode != "false" and one_step_update(samples, trainer, int(self.cfg.trainer.num_workers))
 
-    def attach_log_probs(self, samples: list[TrainSample]) -> bool:
-        """Old and reference log-probs, recomputed by the policy workers on the exact sampled tokens; the
-        old ones are left None (and True returned) when the update computes them itself."""
+    def attach_log_probs(self, samples: list[TrainSample], rollout_log_probs: list[list[float]]) -> str:
+        """Old and reference log-probs of `samples`; returns where the old ones come from:
+
+        - 'fused': left None, the one-step update takes them from its own forward passes;
+        - 'rollout': `rollout_log_probs` (one (R,) list per sample: what the shared module recorded while
+          sampling these tokens; trainer.old_log_probs_from_rollout);
+        - 'recomputed': a separate pass of the policy workers on the exact sampled tokens.
+        The reference log-probs are always a pass of the workers (when the KL loss needs them)."""
         import ray
 
         from hgpo_cli.train.sharding import interleave_shares
 
-        fused = self.fuses_old_log_probs(samples)
-        if fused and self.workers and not self._has_reference():
-            return True  # neither pass is needed
+        if self.fuses_old_log_probs(samples):
+            source = "fused"
+        elif self.old_from_rollout:
+            source = "rollout"
+            for sample, recorded in zip(samples, rollout_log_probs, strict=True):
+                if len(recorded) != len(sample.response_ids):
+                    raise RuntimeError("the rollout recorded a log-prob per sampled token; these lengths differ")
+                sample.old_log_probs = list(recorded)
+        else:
+            source = "recomputed"
+        want_old = source == "recomputed"
+        if not want_old and not self._has_reference():
+            return source  # neither pass is needed
         ref = ray.put(samples)  # each rank computes samples[rank::num_workers]
         with self._micro_progress("log-probs") as sink:
-            refs = [w.log_probs.remote(ref, not fused, sink) for w in self.workers]
+            refs = [w.log_probs.remote(ref, want_old, sink) for w in self.workers]
             results = interleave_shares(self._await(refs, sink, "log-probs"))
         for sample, lp in zip(samples, results, strict=True):
-            sample.old_log_probs = lp["old"]
+            if want_old:
+                sample.old_log_probs = lp["old"]
             sample.ref_log_probs = lp["ref"]
-        return fused
+        return source
 
     @contextlib.contextmanager
     def _micro_progress(self, phase: str) -> Any:
@@ -405,7 +422,7 @@ class Trainer:
         samples = train_samples(result, adv.advantages)
         self._phase("log-probs", f"{len(samples)} step samples")
         clock = time.perf_counter()
-        fused = self.attach_log_probs(samples)
+        old_source = self.attach_log_probs(samples, [r.extra["rollout_log_probs"] for r in result.records])
         timings["log_probs"] = time.perf_counter() - clock
 
         critic_stats: dict[str, float] = {}
@@ -439,7 +456,8 @@ class Trainer:
         metrics.update(filter_metrics)
         metrics["rollout/worker_failures_total"] = self.pool.failed_episodes
         metrics["batch/worker_failed_steps_dropped"] = dropped_steps
-        metrics["batch/fused_old_log_probs"] = float(fused)
+        metrics["batch/fused_old_log_probs"] = float(old_source == "fused")
+        metrics["batch/rollout_old_log_probs"] = float(old_source == "rollout")
         metrics["batch/shared_policy"] = float(self.shared_policy)
         return metrics, result, adv
 
