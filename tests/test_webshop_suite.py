@@ -82,6 +82,36 @@ def test_check_oracle_wins_generated_goals(cfg):
     assert load_only["games"] == load_only["loaded"] == 5 and load_only["won"] == 0
 
 
+def test_the_walkthrough_replays_the_scripted_players_win(cfg, tiny_model_dir):
+    """WebShopEnv.walkthrough: the oracle's actions, the env back at its start; replayed they buy the
+    goal's product (won) as the oracle did, and `hgpo sft` turns them into one sample per action."""
+    from hgpo_cli.models.loading import load_tokenizer
+    from hgpo_cli.train.sft import walkthrough_samples
+
+    suite = get_suite("webshop")
+    tasks = suite.list_tasks(cfg, "train")[:6]
+    lengths = []
+    for task in tasks:
+        env = suite.make_env(task, cfg)
+        start = env.reset()
+        actions = env.walkthrough()
+        assert env.steps == 0 and env.reset().observation == start.observation
+        assert actions[0].startswith("search[") and actions[-1] == "click[buy now]"
+        for action in actions:
+            result = env.step(action)
+            assert not result.info["invalid"], action
+        assert result.done and result.won and result.reward == 1.0
+        lengths.append(len(actions))
+        env.reset()
+        env.step(actions[0])
+        with pytest.raises(UserError, match="sft_detours=0"):
+            env.walkthrough()
+    samples = walkthrough_samples(cfg, load_tokenizer(str(tiny_model_dir)), suite, tasks)
+    assert len(samples) == sum(lengths)
+    per_task = [t.task_id for t, n in zip(tasks, lengths, strict=True) for _ in range(n)]
+    assert [s.meta["task_id"] for s in samples] == per_task
+
+
 def test_missing_data_dir_is_a_user_error(cfg, tmp_path):
     cfg.env.webshop.data_dir = str(tmp_path / "nowhere")
     with pytest.raises(UserError, match="data_dir"):

@@ -24,6 +24,7 @@ from hgpo_cli.envs.webshop import pages as P
 from hgpo_cli.envs.webshop.actions import parse_action
 from hgpo_cli.envs.webshop.catalogue import Catalogue
 from hgpo_cli.envs.webshop.reward import content_words, webshop_reward
+from hgpo_cli.errors import UserError
 
 
 class WebShopEnv:
@@ -109,6 +110,23 @@ class WebShopEnv:
 
     def close(self) -> None:
         pass
+
+    def walkthrough(self) -> list[str]:
+        """The scripted player's actions for this goal (`oracle.play_oracle`: search, page to the product,
+        pick the goal's options, buy), the way ALFWorld's planner gives its solution: what `hgpo sft`
+        clones. The player reads the result pages, so it plays the episode; pages are deterministic, so
+        the actions replayed after the reset this ends with give the same episode. From the start only:
+        WebShop has no planner that replans from the middle of an episode (so `model.sft_detours` must be
+        0 on WebShop)."""
+        from hgpo_cli.envs.webshop.oracle import play_oracle
+
+        if self.steps:
+            raise UserError(
+                "WebShop's scripted player plans from the start of an episode only: set model.sft_detours=0"
+            )
+        _, actions = play_oracle(self)
+        self.reset()
+        return actions
 
     def page_text(self) -> str:
         """The current page as the original's `text` observation (instruction included)."""
