@@ -41,14 +41,14 @@ sweep-webshop:
 	wandb sweep sweeps/webshop-main-1.5b.yaml
 	wandb sweep sweeps/webshop-main-7b.yaml
 
-# The CPU-scale comparison (preset cpu-alfworld: the main job's games and warm-start settings): training
-# seeds CPU_SEEDS of each method in CPU_METHODS (each seed its own cached warm start: trainer.seed also
-# seeds the SFT), each final checkpoint evaluated on the 40 held-out games x seeds 123, 456, 789;
-# resumable (points already done are skipped); then runs of 0 iterations that evaluate each seed's warm
-# start alone on the same games and seeds (the `sft` row); then the tables and plots, and the HGPO runs'
-# group sizes, in CPU_RESULTS. CPU_OVERRIDES: more key=value settings for every run (the training runs and
-# the warm-start rows alike), e.g. the main job's current setting (results/cpu-alfworld-mean-norm/).
-CPU_ITERATIONS ?= 10
+# The CPU-scale comparison (preset cpu-alfworld: the main job's games, warm-start and training settings):
+# training seeds CPU_SEEDS of each method in CPU_METHODS (each seed its own cached warm start: trainer.seed
+# also seeds the SFT), CPU_ITERATIONS iterations each, every final checkpoint evaluated on the 100 held-out
+# games x seeds 123, 456, 789; resumable (points already done are skipped); then runs of 0 iterations that
+# evaluate each seed's warm start alone on the same games and seeds (the `sft` row); then the tables and
+# plots, and the HGPO runs' group sizes, in CPU_RESULTS. CPU_OVERRIDES: more key=value settings for every
+# run (the training runs and the warm-start rows alike). Results and wall time: results/cpu-alfworld/.
+CPU_ITERATIONS ?= 30
 CPU_SEEDS ?= 0,1,2
 CPU_METHODS ?= hgpo,gigpo,grpo,rloo,ppo
 CPU_RUNS ?= runs/cpu-alfworld
