@@ -43,23 +43,27 @@ sweep-webshop:
 
 # The CPU-scale comparison (preset cpu-alfworld: the main job's games, warm-start and training settings):
 # training seeds CPU_SEEDS of each method in CPU_METHODS (each seed its own cached warm start: trainer.seed
-# also seeds the SFT), CPU_ITERATIONS iterations each, every final checkpoint evaluated on the 100 held-out
-# games x seeds 123, 456, 789; resumable (points already done are skipped); then runs of 0 iterations that
-# evaluate each seed's warm start alone on the same games and seeds (the `sft` row); then the tables and
-# plots, and the HGPO runs' group sizes, in CPU_RESULTS. CPU_OVERRIDES: more key=value settings for every
-# run (the training runs and the warm-start rows alike). Results and wall time: results/cpu-alfworld/.
+# also seeds the SFT), CPU_ITERATIONS iterations each, every final checkpoint evaluated on the splits
+# CPU_SPLITS x seeds 123, 456, 789; resumable (points already done are skipped, a trained point missing an
+# evaluation is only evaluated); then runs of 0 iterations that evaluate each seed's warm start alone on
+# the same games and seeds (the `sft` row); then the tables and plots, and the HGPO runs' group sizes, in
+# CPU_RESULTS. CPU_OVERRIDES: more key=value settings for every run (the training runs and the warm-start
+# rows alike). Results and wall time: results/cpu-alfworld/.
 CPU_ITERATIONS ?= 30
 CPU_SEEDS ?= 0,1,2
 CPU_METHODS ?= hgpo,gigpo,grpo,rloo,ppo
+# in: the 100 held-out games in the training rooms; out: 100 games in ALFRED's held-out rooms (valid_unseen)
+CPU_SPLITS ?= in,out
 CPU_RUNS ?= runs/cpu-alfworld
 CPU_RESULTS ?= results/cpu-alfworld
 CPU_OVERRIDES ?=
 reproduce-cpu:
 	$(PYTHON) -m hgpo_cli ablate cpu-alfworld --grid trainer.seed=$(CPU_SEEDS) --grid algorithm.name=$(CPU_METHODS) \
-		trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) $(CPU_OVERRIDES) --out-root $(CPU_RUNS)
+		--split $(CPU_SPLITS) trainer.iterations=$(CPU_ITERATIONS) trainer.save_freq=$(CPU_ITERATIONS) $(CPU_OVERRIDES) \
+		--out-root $(CPU_RUNS)
 	for seed in $(subst $(comma), ,$(CPU_SEEDS)); do \
 		$(PYTHON) -m hgpo_cli train cpu-alfworld trainer.iterations=0 trainer.eval_before=true trainer.seed=$$seed \
-			$(CPU_OVERRIDES) trainer.output_dir="$(CPU_RUNS)/sft/seed=$$seed" || exit 1; \
+			trainer.eval_splits=$(CPU_SPLITS) $(CPU_OVERRIDES) trainer.output_dir="$(CPU_RUNS)/sft/seed=$$seed" || exit 1; \
 	done
 	$(PYTHON) -m hgpo_cli compare $(CPU_RUNS) --out $(CPU_RESULTS)
 	for seed in $(subst $(comma), ,$(CPU_SEEDS)); do \
