@@ -92,6 +92,18 @@ def test_the_think_format_is_refused(cfg):
         run_sft(think, "/nonexistent", epochs=1, lr=1e-4)
 
 
+def test_webshop_warm_starts_without_detours_only():
+    """The warm start is allowed on WebShop (its scripted player gives walkthroughs) but not with detours
+    (the player plans from the start of an episode only)."""
+    from hgpo_cli.config import load_config
+    from hgpo_cli.errors import ConfigError
+
+    webshop = load_config("default", ["env.name=webshop", "model.sft_detours=0"])
+    assert webshop.model.sft_epochs > 0
+    with pytest.raises(ConfigError, match="set model.sft_detours=0"):
+        load_config("default", ["env.name=webshop"])  # the default preset's one detour per game
+
+
 def test_cli_writes_a_loadable_model_and_its_record(cfg, tmp_path):
     out = tmp_path / "sft"
     args = [f"model.path={cfg.model.path}", f"env.alfworld.data_dir={cfg.env.alfworld.data_dir}", "env.max_steps=2"]

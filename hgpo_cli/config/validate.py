@@ -121,6 +121,25 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+# environments whose envs give `walkthrough()`: ALFWorld's planner (replans from any state), WebShop's
+# scripted player (from the start of an episode only)
+SFT_ENVS = ("alfworld", "webshop")
+
+
+def sft_config_problem(cfg: Any) -> str | None:
+    """Why `hgpo sft` cannot clone walkthroughs under this config (None: it can)."""
+    if cfg.env.name not in SFT_ENVS:
+        return f"needs an environment with a walkthrough ({', '.join(SFT_ENVS)}), not env.name={cfg.env.name}"
+    if cfg.agent.answer_format != "action":
+        return (
+            "replies are cloned in the action answer format (a walkthrough has no reasoning to imitate): "
+            "set agent.answer_format=action"
+        )
+    if cfg.env.name == "webshop" and int(cfg.model.get("sft_detours", 0)) > 0:
+        return "WebShop's scripted player plans from the start of an episode only: set model.sft_detours=0"
+    return None
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError on the first value outside its allowed range, or an unknown estimator."""
     for key, (ok, allowed) in RULES.items():
@@ -142,11 +161,8 @@ def validate(cfg: DictConfig) -> None:
         )
     if (cfg.trainer.eval_before or cfg.trainer.eval_after) and len(cfg.trainer.eval_seeds) == 0:
         raise ConfigError("trainer.eval_seeds is empty: an evaluation needs at least one seed")
-    if cfg.model.sft_epochs > 0 and (cfg.env.name != "alfworld" or cfg.agent.answer_format != "action"):
-        raise ConfigError(
-            "model.sft_epochs > 0 (the hgpo sft warm start) needs env.name=alfworld (a planner) and "
-            "agent.answer_format=action"
-        )
+    if cfg.model.sft_epochs > 0 and (problem := sft_config_problem(cfg)):
+        raise ConfigError(f"model.sft_epochs > 0 (the hgpo sft warm start): {problem}")
     trainer = cfg.trainer
     per_step = trainer.micro_batch_size * trainer.num_workers
     if trainer.loss_scale == "micro" and trainer.ppo_mini_batch_size % per_step:

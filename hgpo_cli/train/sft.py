@@ -216,14 +216,11 @@ def fit_replies(
 
 
 def check_sft_config(cfg: Any) -> None:
-    """UserError unless the config names an environment with a planner and the action answer format."""
-    if cfg.env.name != "alfworld":
-        raise UserError(f"hgpo sft needs an environment with a planner's walkthrough (alfworld), not {cfg.env.name}")
-    if cfg.agent.answer_format != "action":
-        raise UserError(
-            "hgpo sft writes replies in the action answer format (the planner has no reasoning to imitate): "
-            "set agent.answer_format=action"
-        )
+    """UserError unless the config names an environment with walkthroughs and the action answer format."""
+    from hgpo_cli.config.validate import sft_config_problem
+
+    if problem := sft_config_problem(cfg):
+        raise UserError(f"hgpo sft {problem}")
 
 
 def run_sft(
