@@ -25,6 +25,16 @@ def progress_bars(console: Console) -> Progress:
     )
 
 
+def stop_progress(progress: Progress) -> None:
+    """Stop `progress`, also when Ctrl-C landed inside its `start` (rich's Live is then marked started but
+    has no render hook or live slot to give back, and its `stop` raises IndexError): the cursor is shown
+    again and the interrupt goes on to its handler instead of a traceback from the bars."""
+    try:
+        progress.stop()
+    except IndexError:
+        progress.console.show_cursor(True)
+
+
 def plain_output() -> bool:
     """Whether to print plain lines instead of live bars: stdout or stderr is not a terminal (piped into
     `tee`, redirected to a file, captured by a job runner)."""
@@ -117,7 +127,7 @@ class TrainingUI:
 
     def stop(self) -> None:
         if not self.plain:
-            self.progress.stop()
+            stop_progress(self.progress)
 
 
 def summary_table(title: str, rows: list[tuple[str, str]]) -> Table:

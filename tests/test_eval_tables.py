@@ -160,6 +160,33 @@ def test_eval_ui_hooks() -> None:
     assert ui.started == 2
 
 
+@pytest.mark.parametrize("where", ["set_live", "show_cursor", "push_render_hook"])
+def test_eval_ui_stops_after_ctrl_c_inside_start(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI once saw Ctrl-C land inside rich's Live.start (before its render hook was pushed): stopping the
+    bars then raised IndexError from rich instead of `hgpo ablate` saying what was saved. Each point of
+    Live.start where the interrupt can land must leave `stop` quiet and the cursor shown again."""
+    console = Console(file=StringIO(), force_terminal=True)
+    ui = EvalUI(2, console=console)
+    real = getattr(console, where)
+    calls = {"n": 0}
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        if calls["n"] == 0:
+            calls["n"] += 1
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(console, where, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ui.start_seed(1, "eval_in_distribution", 3, 5)
+    cursor = []
+    monkeypatch.setattr(console, "show_cursor", lambda show=True: cursor.append(show) or True)
+    ui.stop()
+    ui.stop()  # a second call (ablate's except and finally) does nothing
+    assert cursor and cursor[-1] is True
+    assert console._live_stack == [] and console._render_hooks == []
+
+
 # ---------------------------------------------------------------------------------------------- CLI errors
 @pytest.mark.parametrize(
     ("args", "needle"),

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from hgpo_cli.eval.runs import split_label
-from hgpo_cli.ui import progress_bars
+from hgpo_cli.ui import progress_bars, stop_progress
 
 
 class EvalUI:
@@ -49,13 +49,14 @@ class EvalUI:
             self.progress.update(self.step_task, completed=step, info=f"{active} episodes running")
 
     def stop(self) -> None:
-        """End the bars; a second call does nothing (rich's Live fails when stopped twice)."""
+        """End the bars; a second call does nothing (rich's Live fails when stopped twice), nor does a
+        Ctrl-C that interrupted `start` make it fail."""
         if self.stopped:
             return
         self.stopped = True
         if self.pass_task is not None and self.started:
             self.progress.update(self.pass_task, completed=self.started)
-        self.progress.stop()
+        stop_progress(self.progress)
 
 
 NARROW = 100  # below this many columns the tables take their narrow layout
