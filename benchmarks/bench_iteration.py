@@ -2,10 +2,13 @@
 SmolLM2-135M) with the plain paths and with the fast ones, side by side.
 
 Runs the real Trainer (Ray env workers, engine, policy worker, the real loss) twice in one process on the
-same seed: first with every fast path off (a separate HF engine actor with its own copy of the weights,
-synced after the update; a separate old-log-prob pass), then with the defaults (the engine in the policy
-worker; the old log-probs from the update's own forward pass when it is one optimizer step, else those the
-rollout recorded; see hgpo_cli/train/fast_paths.py). It prints
+same seed, each for one warm-up iteration and the timed one (`--warmup N`; 0 times the cold first
+iteration, which also pays the env workers' first game loads and the first generate call): first with every
+fast path off (a separate HF engine actor with its own copy of the weights, synced after the update; a
+separate old-log-prob pass; samples in batch order; one forward row per step sample), then with the
+defaults (the engine in the policy worker; the old log-probs from the update's own forward pass when it is
+one optimizer step, else those the rollout recorded; micro-batches of similar lengths; identical step
+samples sharing one forward row; see hgpo_cli/train/fast_paths.py and dedup.py). It prints
 each phase's seconds (the trainer's time/* metrics), the ratio, and the compute floor of each phase:
 
     floor FLOPs = passes x 2 x (decoder matmul parameters x tokens + lm_head parameters x logit tokens)
@@ -20,9 +23,9 @@ products before and after the two runs).
     python3 benchmarks/bench_iteration.py [--preset default|smollm2] [key=value ...]
 
 The last line reads `iteration speed-up: N.NNx (floor ratio M.MMx)`: plain / fast seconds of the whole
-iteration, and fast seconds / floor seconds. Measured on the idle 2-core machine (results/bench-iteration/):
-`default` (2026-12-02, 48 s with the warm start cached) 1.29x (floor ratio 3.63x); `smollm2`
-(2026-12-01, 6.6 minutes with SmolLM2's first build) 1.34x (floor ratio 2.15x).
+iteration, and fast seconds / floor seconds. Measured on the 2-core machine (results/bench-iteration/):
+`default` (2026-12-07, 2 minutes with the warm start cached) 1.43x (floor ratio 3.96x) at iteration 2,
+1.52x (5.45x) cold; `smollm2` (2026-12-01, cold, 6.6 minutes with SmolLM2's first build) 1.34x (2.15x).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,12 +49,14 @@ PLAIN = [
     "trainer.fuse_old_log_probs=false",
     "trainer.old_log_probs_from_rollout=false",
     "trainer.sort_by_length=false",
+    "trainer.dedup_samples=false",
 ]
 FAST = [
     "rollout.share_policy=auto",
     "trainer.fuse_old_log_probs=auto",
     "trainer.old_log_probs_from_rollout=auto",
     "trainer.sort_by_length=true",
+    "trainer.dedup_samples=true",
 ]
 
 
@@ -84,6 +90,10 @@ def matmul_params(model_path: str) -> tuple[int, int]:
     return body, head.weight.numel()
 
 
+def row_of(record: Any) -> tuple:
+    return tuple(record.extra["prompt_ids"]), tuple(record.extra["response_ids"])
+
+
 def floor_flops(records: list, body: int, head: int) -> dict[str, float]:
     """Each phase's FLOPs from the step samples' token counts (see the module docstring)."""
     tokens = sum(len(r.extra["prompt_ids"]) + len(r.extra["response_ids"]) for r in records)
@@ -92,24 +102,34 @@ def floor_flops(records: list, body: int, head: int) -> dict[str, float]:
     return {"rollout": one_pass, "advantages": 0.0, "log_probs": one_pass, "update": 3 * one_pass, "weight_sync": 0.0}
 
 
-def run_iteration(preset: str, overrides: list[str], out: Path) -> tuple[dict, list]:
-    """One iteration of a fresh Trainer; returns (its metrics, its step records). Startup is not timed."""
+def run_iterations(preset: str, overrides: list[str], out: Path, warmup: int) -> tuple[dict, list, list]:
+    """`warmup` + 1 iterations of a fresh Trainer; returns (the last one's metrics, the first one's step
+    records, the last one's step records). Startup is not timed; the warm-up iterations pay what a run
+    pays once (the env workers' first game loads and imports, the first generate call's allocations), so
+    the last iteration is what each of a run's later iterations costs."""
     from hgpo_cli.config import load_config
     from hgpo_cli.train.trainer import Trainer
 
-    settings = [*overrides, f"trainer.output_dir={out}", "trainer.iterations=1", "logging.mode=disabled"]
+    total = warmup + 1
+    settings = [*overrides, f"trainer.output_dir={out}", f"trainer.iterations={total}", "logging.mode=disabled"]
     cfg = load_config(preset, settings)
     trainer = Trainer(cfg)
     try:
-        metrics, result, _ = trainer.iteration(0)
+        first = None
+        for it in range(total):
+            metrics, result, _ = trainer.iteration(it)
+            first = result.records if first is None else first
     finally:
         trainer.close()
-    return metrics, result.records
+    return metrics, first, result.records
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="iterations run before the timed one (0: time the first, cold)"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value settings for both runs")
     args = parser.parse_args()
     import ray
@@ -123,19 +143,29 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"preset {args.preset} ({cfg.model.path}); fp32 matmul {gflops:.1f} GFLOP/s; load average {load:.2f}")
     with tempfile.TemporaryDirectory(prefix="bench_iteration_") as tmp:
-        plain, records = run_iteration(args.preset, [*args.overrides, *PLAIN], Path(tmp) / "plain")
-        fast, fast_records = run_iteration(args.preset, [*args.overrides, *FAST], Path(tmp) / "fast")
+        plain, plain_first, plain_records = run_iterations(
+            args.preset, [*args.overrides, *PLAIN], Path(tmp) / "plain", args.warmup
+        )
+        fast, fast_first, fast_records = run_iterations(
+            args.preset, [*args.overrides, *FAST], Path(tmp) / "fast", args.warmup
+        )
     ray.shutdown()
     # the machine's throughput: the better of the measurements before and after (a loaded machine lowers it)
     gflops = max(gflops, matmul_gflops())
     print(f"fp32 matmul for the floor (best before / after): {gflops:.1f} GFLOP/s")
-    same = [r.extra["response_ids"] for r in records] == [r.extra["response_ids"] for r in fast_records]
+    # the first iterations start from the same weights: the same tokens must come out of both
+    same = [r.extra["response_ids"] for r in plain_first] == [r.extra["response_ids"] for r in fast_first]
     body, head = matmul_params(model_path)
     flops = floor_flops(fast_records, body, head)
     tokens = sum(len(r.extra["prompt_ids"]) + len(r.extra["response_ids"]) for r in fast_records)
     print(
         f"{len(fast_records)} step samples, {tokens} tokens; {body / 1e6:.1f}M decoder + {head / 1e6:.1f}M "
-        f"lm_head matmul parameters; same sampled tokens in both runs: {'yes' if same else 'NO'}"
+        f"lm_head matmul parameters; same sampled tokens in both runs' first iteration: {'yes' if same else 'NO'}"
+    )
+    timed = "the first (cold)" if args.warmup == 0 else f"iteration {args.warmup + 1}, after {args.warmup} warm-up"
+    print(
+        f"timed: {timed}; step samples plain {len(plain_records)}, fast {len(fast_records)} "
+        f"({len(set(map(row_of, fast_records)))} distinct (prompt, response) rows)"
     )
     print(
         f"fast paths: shared policy {bool(fast['batch/shared_policy'])}, "

@@ -274,3 +274,84 @@ def test_sort_by_length_cuts_global_micro_batches_of_similar_lengths():
     # under loss_scale=micro a micro-batch's make-up changes the loss: the plan is left alone
     micro = plan_update(resp, total, loss_scale="micro", sort_by_length=True, **kwargs)
     assert [m.indices for m in micro.steps[0][0]] == [(0, 1, 2), (3, 4, 5)]
+
+
+# ---------------------------------------------------------------------------------- trainer.dedup_samples
+def test_plan_update_gives_each_distinct_row_one_place_with_all_its_copies():
+    """row_keys under loss_scale=global: every sample still appears once per epoch with the same total weight,
+    and a micro-batch holds at most micro_batch_size distinct rows, all copies of a row in one micro-batch."""
+    from hgpo_cli.train.minibatch import plan_update
+
+    keys = ["a", "b", "a", "c", "a", "d", "b", "e", "f", "a", "g", "h"]
+    resp = [3, 2, 3, 4, 3, 1, 2, 5, 2, 3, 1, 2]
+    total = [10 + r for r in resp]
+    common = dict(mini_batch_size=6, micro_batch_size=2, loss_scale="global", shuffle=True, pad="none", seed=5)
+    plain = plan_update(resp, total, **common)
+    dedup = plan_update(resp, total, row_keys=keys, **common)
+    assert len(plain.steps) == len(dedup.steps) == 2
+    for p_step, d_step in zip(plain.steps, dedup.steps, strict=True):
+        p_micros, d_micros = p_step[0], d_step[0]
+        assert sorted(i for m in p_micros for i in m.indices) == sorted(i for m in d_micros for i in m.indices)
+        assert sum(m.weight for m in d_micros) == pytest.approx(1.0)
+        for m in d_micros:
+            assert len({keys[i] for i in m.indices}) <= 2
+            assert m.weight == pytest.approx(
+                sum(resp[i] for i in m.indices) / sum(resp[i] for n in d_micros for i in n.indices)
+            )
+        rows = [keys[i] for m in d_micros for i in m.indices]
+        for key in set(rows):  # all copies of a row of this mini-batch sit in one micro-batch
+            assert sum(key in {keys[i] for i in m.indices} for m in d_micros) == 1
+    # a duplicate-heavy mini-batch needs fewer micro-batches (forward passes) than plain
+    assert sum(len(s[0]) for s in dedup.steps) < sum(len(s[0]) for s in plain.steps)
+    # loss_scale=micro: the make-up of a micro-batch is part of the loss, so the keys change nothing
+    micro = {**common, "loss_scale": "micro"}
+    assert plan_update(resp, total, row_keys=keys, **micro).steps == plan_update(resp, total, **micro).steps
+
+
+def rows_counter(worker: PolicyWorker) -> list[int]:
+    """Rows of every forward pass of the worker's policy and reference modules (a forward hook)."""
+    rows: list[int] = []
+    for module in (worker.model, worker.reference):
+        module.register_forward_hook(
+            lambda _m, _a, kwargs, _out: rows.append(kwargs["input_ids"].shape[0]), with_kwargs=True
+        )
+    return rows
+
+
+def test_identical_samples_share_a_forward_pass_with_the_same_log_probs_and_update(tiny_model_dir):
+    """trainer.dedup_samples: a batch in which some samples repeat another's prompt and response (other
+    advantages, other recorded old log-probs) gives the same log-probs and, after an update of several
+    optimizer steps, the same weights as the plain passes, with fewer rows through the model."""
+    path = str(tiny_model_dir)
+    sampler = PolicyWorker(path, model_settings(), trainer_cfg(), temperature=TEMPERATURE)
+    sampler.start_engine(batch_size=8)
+    prompts = prompts_of(sampler.tokenizer, 6)
+    gens = sampler.generate(prompts, SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=2))
+    base = as_samples(prompts, gens, seed=4)
+    rng = np.random.default_rng(9)
+    copies = [base[i] for i in (0, 0, 2, 3, 3, 3)]
+    samples = base + [TrainSample(s.prompt_ids, s.response_ids, advantage=float(rng.normal())) for s in copies]
+    results = {}
+    for dedup in (False, True):
+        cfg = trainer_cfg(ppo_mini_batch_size=4, micro_batch_size=2, dedup_samples=dedup, loss_scale="global")
+        worker = PolicyWorker(path, model_settings(), cfg, temperature=TEMPERATURE)
+        rows = rows_counter(worker)
+        answers = worker.log_probs(samples, True)
+        batch = [
+            TrainSample(s.prompt_ids, s.response_ids, s.advantage, [x + 0.01 * k for x in a["old"]], a["ref"])
+            for k, (s, a) in enumerate(zip(samples, answers, strict=True))
+        ]
+        log_prob_rows = sum(rows)
+        stats = worker.update(batch, seed=3)
+        results[dedup] = (answers, stats, worker.parameter_vector(), log_prob_rows, sum(rows) - log_prob_rows)
+    (plain_lp, plain_stats, plain_w, plain_lp_rows, plain_up_rows) = results[False]
+    (fast_lp, fast_stats, fast_w, fast_lp_rows, fast_up_rows) = results[True]
+    assert plain_lp_rows == 2 * len(samples) and fast_lp_rows == 2 * len(base)  # policy + reference passes
+    assert fast_up_rows < plain_up_rows == len(samples)
+    for a, b in zip(plain_lp, fast_lp, strict=True):
+        np.testing.assert_allclose(a["old"], b["old"], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(a["ref"], b["ref"], rtol=0, atol=1e-6)
+    for key in ("actor/pg_loss", "actor/kl", "actor/grad_norm", "actor/ratio_mean"):
+        assert abs(plain_stats[key] - fast_stats[key]) <= 1e-5 * max(1.0, abs(plain_stats[key])), key
+    assert float((plain_w - sampler.parameter_vector()).abs().max()) > 1e-3  # the update moved the weights
+    torch.testing.assert_close(fast_w, plain_w, rtol=0, atol=1e-4)

@@ -237,6 +237,12 @@ class TrainerConfig:
         "Log-prob passes, and with loss_scale=global the update's micro-batches, take samples in order of length "
         "(less padding; the same loss: under global scaling a micro-batch's make-up does not change it).",
     )
+    dedup_samples: bool = _f(
+        True,
+        "Step samples with identical prompt and response tokens share one forward pass in the log-prob passes "
+        "and the update (each still enters the loss with its own advantage); with loss_scale=global the "
+        "update's micro-batches hold micro_batch_size distinct rows and all their copies.",
+    )
     fuse_old_log_probs: str = _f(
         "auto",
         "auto, true or false: when the update is one optimizer step (one epoch, one mini-batch), take the old "

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,6 +118,15 @@ def _micro_chunks(positions: list[int], size: int) -> list[list[int]]:
     return [positions[i : i + size] for i in range(0, len(positions), size)]
 
 
+def _row_chunks(positions: list[int], size: int, keys: Sequence[Hashable]) -> list[list[int]]:
+    """Micro-batches of at most `size` distinct rows (`keys[position]`), each row with all its copies in
+    this share (the forward pass runs once per distinct row; see hgpo_cli.train.dedup)."""
+    from hgpo_cli.train.dedup import group_by_key
+
+    groups = group_by_key(positions, keys)
+    return [[p for group in groups[i : i + size] for p in group] for i in range(0, len(groups), size)]
+
+
 def _rank_layout(order: list[int], lengths: list[int], world_size: int, balance: bool) -> list[list[int]]:
     """Each rank's share of ``order`` (as values of ``order``): balanced equal-size partitions kept in
     order when ``balance`` and the size divides, else every ``world_size``-th element."""
@@ -142,6 +152,7 @@ def plan_update(
     pad: str = "copy",
     seed: int = 0,
     sort_by_length: bool = False,
+    row_keys: Sequence[Hashable] | None = None,
 ) -> UpdatePlan:
     """The optimizer steps of one PPO update over N samples.
 
@@ -150,6 +161,10 @@ def plan_update(
     the two weightings. A micro-batch without response tokens gets weight 0 (its loss is 0 either way).
     sort_by_length (loss_scale=global only, where a micro-batch's make-up does not change the loss): each
     rank's share of a mini-batch is cut into micro-batches of similar total lengths (less padding).
+    row_keys: (N,) what each sample's forward pass depends on (`hgpo_cli.train.dedup.row_key`); with
+    loss_scale=global, a micro-batch holds up to `micro_batch_size` distinct rows and every copy of them
+    in the rank's share of the mini-batch (its weight counts all of them), so identical samples share
+    one forward pass. Ignored under loss_scale=micro, whose micro-batch make-up is part of the loss.
     """
     if loss_scale not in LOSS_SCALES:
         raise ValueError(f"unknown loss_scale {loss_scale!r}; allowed: {', '.join(LOSS_SCALES)}")
@@ -167,6 +182,7 @@ def plan_update(
     resp = [response_lengths[i] for i in samples]
     total = [total_lengths[i] for i in samples]
     token_mean = agg_mode == "token-mean"
+    keys = [row_keys[i] for i in samples] if row_keys is not None and loss_scale == "global" else None
 
     def units(positions: list[int]) -> int:
         return sum(resp[p] for p in positions) if token_mean else sum(1 for p in positions if resp[p] > 0)
@@ -189,7 +205,11 @@ def plan_update(
                 micros = []
                 if sort_by_length and loss_scale == "global":
                     part = sorted(part, key=lambda p: (total[p], p))
-                for chunk in _micro_chunks(part, micro_batch_size):
+                if keys is None:
+                    chunks = _micro_chunks(part, micro_batch_size)
+                else:
+                    chunks = _row_chunks(part, micro_batch_size, keys)
+                for chunk in chunks:
                     if units(chunk) == 0:
                         weight = 0.0
                     elif loss_scale == "micro":

@@ -19,6 +19,7 @@ import torch
 
 from hgpo_cli.distributed import set_torch_threads
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
+from hgpo_cli.train.dedup import row_key, unique_rows
 from hgpo_cli.train.dist_checkpoint import export_hf, has_sharded, load_rng, load_sharded, save_rng, save_sharded
 from hgpo_cli.train.fast_paths import length_order
 from hgpo_cli.train.loss import entropy_from_logits, policy_objective, token_log_probs
@@ -175,11 +176,16 @@ class PolicyWorker:
         self.model.eval()
         out: list[dict[str, list[float] | None]] = []
         size = self.trainer["micro_batch_size"]
+        # trainer.dedup_samples: one pass per distinct (prompt, response) row of each share, answers copied
+        # to every sample with that row
+        share_of = [samples[r :: self.world_size] for r in range(self.world_size)]
+        rows_of = [self._distinct_rows(share) for share in share_of]
+        distinct = [[share_of[r][i] for i in rows_of[r][0]] for r in range(self.world_size)]
         # trainer.sort_by_length: each share in order of length, so a micro-batch pads little (each sample's
         # log-probs do not depend on the others in its micro-batch); the answers go back to the share's order
         sort = bool(self.trainer.get("sort_by_length", False))
-        orders = [length_order(samples[r :: self.world_size], sort) for r in range(self.world_size)]
-        shares = [chunks([samples[r :: self.world_size][i] for i in orders[r]], size) for r in range(self.world_size)]
+        orders = [length_order(distinct[r], sort) for r in range(self.world_size)]
+        shares = [chunks([distinct[r][i] for i in orders[r]], size) for r in range(self.world_size)]
         passes = list(lockstep_micro_batches(shares, self.rank))
         for done, (micro, real) in enumerate(passes, start=1):
             batch = self._to_device(collate(micro, self.pad_id))
@@ -202,10 +208,16 @@ class PolicyWorker:
                     }
                 )
         self.model.train()
-        in_order: list[dict[str, list[float] | None]] = [{}] * len(out)
+        by_row: list[dict[str, list[float] | None]] = [{}] * len(out)
         for position, answer in zip(orders[self.rank], out, strict=True):
-            in_order[position] = answer
-        return in_order
+            by_row[position] = answer
+        return [{k: None if v is None else list(v) for k, v in by_row[row].items()} for row in rows_of[self.rank][1]]
+
+    def _distinct_rows(self, share: list[TrainSample]) -> tuple[list[int], list[int]]:
+        """`unique_rows` of the share's (prompt, response) rows under trainer.dedup_samples, else identity."""
+        if not self.trainer.get("dedup_samples", False):
+            return list(range(len(share))), list(range(len(share)))
+        return unique_rows([row_key(s) for s in share])
 
     def _to_device(self, batch: Any) -> Any:
         for name in (
@@ -248,6 +260,7 @@ class PolicyWorker:
             pad=cfg["pad_batch"],
             seed=seed,
             sort_by_length=bool(cfg.get("sort_by_length", False)),
+            row_keys=[row_key(s) for s in samples] if cfg.get("dedup_samples", False) else None,
         )
         if len(plan.steps) > 1 and any(s.old_log_probs is None for s in samples):
             raise RuntimeError("old log-probs missing for an update of several optimizer steps")
@@ -316,10 +329,17 @@ class PolicyWorker:
         """The configured policy objective (PPO + KL - entropy) of one micro-batch, with its statistics."""
         cfg = self.trainer
         batch = self._to_device(collate(micro, self.pad_id))
+        first, row_of = self._distinct_rows(micro)
+        rows = batch if len(first) == len(micro) else self._to_device(collate([micro[i] for i in first], self.pad_id))
         with self._autocast():
-            logits = response_logits(self.model, batch, self.temperature)
-        log_probs = token_log_probs(logits, response_targets(batch))
+            logits = response_logits(self.model, rows, self.temperature)
+        log_probs = token_log_probs(logits, response_targets(rows))
         entropy = entropy_from_logits(logits) if with_entropy else None
+        if rows is not batch:  # each sample takes its row's values: (U, R) -> (B, R), gradients summed per row
+            assert rows.response_width == batch.response_width
+            index = torch.tensor(row_of, device=log_probs.device)
+            log_probs = log_probs.index_select(0, index)
+            entropy = entropy.index_select(0, index) if entropy is not None else None
         # no old log-probs: a one-step update, whose forward runs on the weights they would come from
         old = batch.old_log_probs if batch.old_log_probs is not None else log_probs.detach()
         return policy_objective(
