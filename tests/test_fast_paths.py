@@ -186,14 +186,20 @@ def several_steps_update(path: str, samples: list[TrainSample], old: list[list[f
     return stats, after
 
 
+def sampled(path: str, n: int, seed: int) -> tuple[PolicyWorker, list[list[int]], list]:
+    """A fresh worker sampling with its own module: (worker, n prompts, their generations)."""
+    worker = PolicyWorker(path, model_settings(), trainer_cfg(), temperature=TEMPERATURE)
+    worker.start_engine(batch_size=8)
+    prompts = prompts_of(worker.tokenizer, n)
+    gens = worker.generate(prompts, SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=seed))
+    return worker, prompts, gens
+
+
 def test_the_rollouts_log_probs_stand_for_the_old_pass(tiny_model_dir):
     """trainer.old_log_probs_from_rollout: what the shared module recorded while sampling equals the separate
     old-log-prob pass up to float rounding, and an update of several steps on either ends at the same weights."""
     path = str(tiny_model_dir)
-    worker = PolicyWorker(path, model_settings(), trainer_cfg(), temperature=TEMPERATURE)
-    worker.start_engine(batch_size=8)
-    prompts = prompts_of(worker.tokenizer, 8)
-    gens = worker.generate(prompts, SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=1))
+    worker, prompts, gens = sampled(path, 8, seed=1)
     samples = as_samples(prompts, gens, seed=3)
     recorded = [g.log_probs for g in gens]
     passes = worker.log_probs(samples, True)
@@ -323,10 +329,7 @@ def test_identical_samples_share_a_forward_pass_with_the_same_log_probs_and_upda
     advantages, other recorded old log-probs) gives the same log-probs and, after an update of several
     optimizer steps, the same weights as the plain passes, with fewer rows through the model."""
     path = str(tiny_model_dir)
-    sampler = PolicyWorker(path, model_settings(), trainer_cfg(), temperature=TEMPERATURE)
-    sampler.start_engine(batch_size=8)
-    prompts = prompts_of(sampler.tokenizer, 6)
-    gens = sampler.generate(prompts, SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=2))
+    sampler, prompts, gens = sampled(path, 6, seed=2)
     base = as_samples(prompts, gens, seed=4)
     rng = np.random.default_rng(9)
     copies = [base[i] for i in (0, 0, 2, 3, 3, 3)]
