@@ -2,13 +2,16 @@
 SmolLM2-135M) with the plain paths and with the fast ones, side by side.
 
 Runs the real Trainer (Ray env workers, engine, policy worker, the real loss) twice in one process on the
-same seed, each for one warm-up iteration and the timed one (`--warmup N`; 0 times the cold first
-iteration, which also pays the env workers' first game loads and the first generate call): first with every
-fast path off (a separate HF engine actor with its own copy of the weights, synced after the update; a
-separate old-log-prob pass; samples in batch order; one forward row per step sample), then with the
-defaults (the engine in the policy worker; the old log-probs from the update's own forward pass when it is
-one optimizer step, else those the rollout recorded; micro-batches of similar lengths; identical step
-samples sharing one forward row; see hgpo_cli/train/fast_paths.py and dedup.py). It prints
+same seed, side by side: a Trainer with every fast path off (a separate HF engine actor with its own copy
+of the weights, synced after the update; a separate old-log-prob pass; samples in batch order; one forward
+row per step sample; every prompt prefilled) and one with the defaults (the engine in the policy worker;
+the old log-probs from the update's own forward pass when it is one optimizer step, else those the rollout
+recorded; micro-batches of similar lengths; identical step samples sharing one forward row; a prompt
+repeated within a generate call prefilled once; see hgpo_cli/train/fast_paths.py and hgpo_cli/dedup.py).
+They take turns, iteration by iteration: `--warmup` iterations each (1; they pay what a run pays once: the
+env workers' first game loads, the first generate call), then `--timed` iterations each (3), summed. Both
+runs' iterations of one index fall in the same minute, so a change of the machine's speed (this shared
+2-core machine's varies by a third within minutes) falls on both. It prints
 each phase's seconds (the trainer's time/* metrics), the ratio, and the compute floor of each phase:
 
     floor FLOPs = passes x 2 x (decoder matmul parameters x tokens + lm_head parameters x logit tokens)
@@ -24,8 +27,9 @@ products before and after the two runs).
 
 The last line reads `iteration speed-up: N.NNx (floor ratio M.MMx)`: plain / fast seconds of the whole
 iteration, and fast seconds / floor seconds. Measured on the 2-core machine (results/bench-iteration/):
-`default` (2026-12-07, 2 minutes with the warm start cached) 1.43x (floor ratio 3.96x) at iteration 2,
-1.52x (5.45x) cold; `smollm2` (2026-12-01, cold, 6.6 minutes with SmolLM2's first build) 1.34x (2.15x).
+`default` (2026-12-07, about 3.5 minutes with the warm start cached) 1.45x and 1.40x in two runs (floor
+ratio 2.05x / 3.66x: the matmul throughput read 87 and 141 GFLOP/s); `smollm2` (2026-12-01, one cold
+iteration before the bench interleaved, 6.6 minutes with SmolLM2's first build) 1.34x (2.15x).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ PLAIN = [
     "trainer.old_log_probs_from_rollout=false",
     "trainer.sort_by_length=false",
     "trainer.dedup_samples=false",
+    "rollout.dedup_prefill=false",
 ]
 FAST = [
     "rollout.share_policy=auto",
@@ -57,7 +62,9 @@ FAST = [
     "trainer.old_log_probs_from_rollout=auto",
     "trainer.sort_by_length=true",
     "trainer.dedup_samples=true",
+    "rollout.dedup_prefill=true",
 ]
+RUNS = (("plain", PLAIN), ("fast", FAST))
 
 
 def matmul_gflops(size: int = 1024, repeats: int = 8) -> float:
@@ -102,34 +109,48 @@ def floor_flops(records: list, body: int, head: int) -> dict[str, float]:
     return {"rollout": one_pass, "advantages": 0.0, "log_probs": one_pass, "update": 3 * one_pass, "weight_sync": 0.0}
 
 
-def run_iterations(preset: str, overrides: list[str], out: Path, warmup: int) -> tuple[dict, list, list]:
-    """`warmup` + 1 iterations of a fresh Trainer; returns (the last one's metrics, the first one's step
-    records, the last one's step records). Startup is not timed; the warm-up iterations pay what a run
-    pays once (the env workers' first game loads and imports, the first generate call's allocations), so
-    the last iteration is what each of a run's later iterations costs."""
+def make_trainer(preset: str, overrides: list[str], out: Path, iterations: int) -> Any:
     from hgpo_cli.config import load_config
     from hgpo_cli.train.trainer import Trainer
 
-    total = warmup + 1
-    settings = [*overrides, f"trainer.output_dir={out}", f"trainer.iterations={total}", "logging.mode=disabled"]
-    cfg = load_config(preset, settings)
-    trainer = Trainer(cfg)
+    # 6 logical CPUs for Ray: both runs' actors (plain 3, fast 2) live at once and take turns on the cores
+    settings = [*overrides, f"trainer.output_dir={out}", f"trainer.iterations={iterations}", "logging.mode=disabled"]
+    return Trainer(load_config(preset, [*settings, "ray.num_cpus=6"]))
+
+
+def run_interleaved(preset: str, overrides: list[str], out: Path, warmup: int, timed: int) -> dict[str, Any]:
+    """Plain and fast Trainers side by side, iteration i of plain then iteration i of fast, `warmup` + `timed`
+    iterations each (startup is not timed). Interleaving puts both runs' iterations of one index in the
+    same minute, so a change of this shared machine's speed (it varies by a third within minutes) falls on
+    both. Returns, per run, the summed time/* metrics of the timed iterations and the step records of its
+    first and of its timed iterations."""
+    runs = {name: make_trainer(preset, [*overrides, *paths], out / name, warmup + timed) for name, paths in RUNS}
+    stats: dict[str, Any] = {name: {"time": {}, "first": None, "timed": [], "metrics": {}} for name in runs}
     try:
-        first = None
-        for it in range(total):
-            metrics, result, _ = trainer.iteration(it)
-            first = result.records if first is None else first
+        for it in range(warmup + timed):
+            for name, trainer in runs.items():
+                metrics, result, _ = trainer.iteration(it)
+                run = stats[name]
+                run["first"] = result.records if run["first"] is None else run["first"]
+                run["metrics"] = metrics
+                if it >= warmup:
+                    run["timed"].extend(result.records)
+                    for key, value in metrics.items():
+                        if key.startswith("time/"):
+                            run["time"][key] = run["time"].get(key, 0.0) + float(value)
     finally:
-        trainer.close()
-    return metrics, first, result.records
+        for trainer in runs.values():
+            trainer.close()
+    return stats
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
     parser.add_argument(
-        "--warmup", type=int, default=1, help="iterations run before the timed one (0: time the first, cold)"
+        "--warmup", type=int, default=1, help="iterations run before the timed ones (0: time from the first, cold)"
     )
+    parser.add_argument("--timed", type=int, default=3, help="iterations timed per run (summed)")
     parser.add_argument("overrides", nargs="*", help="key=value settings for both runs")
     args = parser.parse_args()
     import ray
@@ -143,43 +164,41 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"preset {args.preset} ({cfg.model.path}); fp32 matmul {gflops:.1f} GFLOP/s; load average {load:.2f}")
     with tempfile.TemporaryDirectory(prefix="bench_iteration_") as tmp:
-        plain, plain_first, plain_records = run_iterations(
-            args.preset, [*args.overrides, *PLAIN], Path(tmp) / "plain", args.warmup
-        )
-        fast, fast_first, fast_records = run_iterations(
-            args.preset, [*args.overrides, *FAST], Path(tmp) / "fast", args.warmup
-        )
+        stats = run_interleaved(args.preset, args.overrides, Path(tmp), args.warmup, args.timed)
     ray.shutdown()
     # the machine's throughput: the better of the measurements before and after (a loaded machine lowers it)
     gflops = max(gflops, matmul_gflops())
     print(f"fp32 matmul for the floor (best before / after): {gflops:.1f} GFLOP/s")
+    plain, fast = stats["plain"], stats["fast"]
     # the first iterations start from the same weights: the same tokens must come out of both
-    same = [r.extra["response_ids"] for r in plain_first] == [r.extra["response_ids"] for r in fast_first]
+    same = [r.extra["response_ids"] for r in plain["first"]] == [r.extra["response_ids"] for r in fast["first"]]
     body, head = matmul_params(model_path)
-    flops = floor_flops(fast_records, body, head)
-    tokens = sum(len(r.extra["prompt_ids"]) + len(r.extra["response_ids"]) for r in fast_records)
+    flops = floor_flops(fast["timed"], body, head)
+    tokens = sum(len(r.extra["prompt_ids"]) + len(r.extra["response_ids"]) for r in fast["timed"])
+    first = "the first, cold" if args.warmup == 0 else f"{args.warmup + 1}"
     print(
-        f"{len(fast_records)} step samples, {tokens} tokens; {body / 1e6:.1f}M decoder + {head / 1e6:.1f}M "
-        f"lm_head matmul parameters; same sampled tokens in both runs' first iteration: {'yes' if same else 'NO'}"
-    )
-    timed = "the first (cold)" if args.warmup == 0 else f"iteration {args.warmup + 1}, after {args.warmup} warm-up"
-    print(
-        f"timed: {timed}; step samples plain {len(plain_records)}, fast {len(fast_records)} "
-        f"({len(set(map(row_of, fast_records)))} distinct (prompt, response) rows)"
+        f"timed: iterations {first} to {args.warmup + args.timed} of each run, interleaved, summed; step samples "
+        f"plain {len(plain['timed'])}, fast {len(fast['timed'])} ({tokens} tokens, "
+        f"{len(set(map(row_of, fast['timed'])))} distinct (prompt, response) rows)"
     )
     print(
-        f"fast paths: shared policy {bool(fast['batch/shared_policy'])}, "
-        f"fused old log-probs {bool(fast['batch/fused_old_log_probs'])}, "
-        f"old log-probs from the rollout {bool(fast['batch/rollout_old_log_probs'])}"
+        f"{body / 1e6:.1f}M decoder + {head / 1e6:.1f}M lm_head matmul parameters; same sampled tokens in both "
+        f"runs' first iteration: {'yes' if same else 'NO'}"
+    )
+    last = fast["metrics"]
+    print(
+        f"fast paths: shared policy {bool(last['batch/shared_policy'])}, "
+        f"fused old log-probs {bool(last['batch/fused_old_log_probs'])}, "
+        f"old log-probs from the rollout {bool(last['batch/rollout_old_log_probs'])}"
     )
     print(f"{'phase':<12} {'plain s':>9} {'fast s':>9} {'ratio':>7} {'floor s':>9} {'fast/floor':>10}")
     for phase in PHASES:
-        before, after = plain.get(f"time/{phase}", 0.0), fast.get(f"time/{phase}", 0.0)
+        before, after = plain["time"].get(f"time/{phase}", 0.0), fast["time"].get(f"time/{phase}", 0.0)
         floor = flops[phase] / (gflops * 1e9)
         ratio = f"{before / after:.2f}x" if after > 1e-3 else "-"
         vs_floor = f"{after / floor:.2f}x" if floor > 0 else "-"
         print(f"{phase:<12} {before:>9.2f} {after:>9.2f} {ratio:>7} {floor:>9.2f} {vs_floor:>10}")
-    total_before, total_after = plain["time/iteration"], fast["time/iteration"]
+    total_before, total_after = plain["time"]["time/iteration"], fast["time"]["time/iteration"]
     total_floor = sum(flops.values()) / (gflops * 1e9)
     print(
         f"{'iteration':<12} {total_before:>9.2f} {total_after:>9.2f} {total_before / total_after:>6.2f}x "

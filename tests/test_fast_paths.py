@@ -23,7 +23,7 @@ from hgpo_cli.config import load_config
 from hgpo_cli.engines.base import SamplingSettings
 from hgpo_cli.engines.hf import HFEngine
 from hgpo_cli.errors import UserError
-from hgpo_cli.models.loading import load_causal_lm
+from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
 from hgpo_cli.train.batch import TrainSample
 from hgpo_cli.train.fast_paths import (
     active_dropout,
@@ -358,3 +358,37 @@ def test_identical_samples_share_a_forward_pass_with_the_same_log_probs_and_upda
         assert abs(plain_stats[key] - fast_stats[key]) <= 1e-5 * max(1.0, abs(plain_stats[key])), key
     assert float((plain_w - sampler.parameter_vector()).abs().max()) > 1e-3  # the update moved the weights
     torch.testing.assert_close(fast_w, plain_w, rtol=0, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------- rollout.dedup_prefill
+def test_repeated_prompts_are_prefilled_once_and_sample_the_same_tokens(tiny_model_dir):
+    """rollout.dedup_prefill: a batch whose prompts repeat (a group's first turn) samples the same tokens
+    with the same log-probs (to float rounding) as the plain engine, and its prefill runs one row per
+    distinct prompt (the rows' cache is copied to their repeats)."""
+    path = str(tiny_model_dir)
+    model, tokenizer = load_causal_lm(path, dtype="float32"), load_tokenizer(path)
+    distinct = prompts_of(tokenizer, 4)
+    prompts = [distinct[i] for i in (0, 0, 0, 1, 2, 2, 3, 3)]
+    settings = SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=5)
+    runs = {}
+    for dedup in (False, True):
+        engine = HFEngine(model, tokenizer, batch_size=8, dedup_prefill=dedup)
+        widths: list[tuple[int, int]] = []
+        hook = model.register_forward_hook(
+            lambda _m, _a, kwargs, _o, seen=widths: seen.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+        )
+        runs[dedup] = (engine.generate(prompts, settings), widths)
+        hook.remove()
+    (plain, plain_calls), (fast, fast_calls) = runs[False], runs[True]
+    assert [g.token_ids for g in plain] == [g.token_ids for g in fast]
+    assert len({tuple(g.token_ids) for g in plain[:3]}) > 1  # repeats of one prompt still sample their own replies
+    for a, b in zip(plain, fast, strict=True):
+        np.testing.assert_allclose(a.log_probs, b.log_probs, rtol=0, atol=1e-5)
+    width = max(len(p) for p in prompts)
+    assert plain_calls[0] == (8, width)  # plain: the whole batch's prompts in one prefill
+    assert fast_calls[0] == (4, width - 1) and fast_calls[1] == (8, 1)  # distinct rows once, then the last token
+    # without repeats nothing changes: the plain path's calls
+    engine = HFEngine(model, tokenizer, batch_size=8, dedup_prefill=True)
+    assert [g.token_ids for g in engine.generate(distinct, settings)] == [
+        g.token_ids for g in HFEngine(model, tokenizer, batch_size=8).generate(distinct, settings)
+    ]

@@ -203,6 +203,11 @@ class RolloutConfig:
     max_prompt_tokens: int = _f(4096, "Prompts longer than this are truncated from the left.")
     max_response_tokens: int = _f(512, "New tokens per turn.")
     batch_size: int = _f(64, "Prompts per generate call.")
+    dedup_prefill: bool = _f(
+        True,
+        "HF engine: a prompt that several rows of a generate batch repeat is prefilled once and its KV cache "
+        "copied (the same distribution; vLLM caches shared prefixes itself).",
+    )
     gpu_memory_utilization: float = _f(0.5, "vLLM only.")
     num_cpus: float = _f(1.0, "CPUs the rollout engine actor reserves in Ray.")
     num_gpus: float = _f(0.5, "GPUs the rollout engine actor reserves when training on CUDA (shared with the trainer).")

@@ -56,18 +56,59 @@ def _log_prob_recorder(temperature: float) -> Any:
     return SampledTokenLogProbs()
 
 
+def _cache_keyword(model: Any) -> str:
+    """The name `forward` and `generate` take a KV cache under: `cache` (transformers 5) or `past_key_values`."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def shared_prefill(model: Any, input_ids: Any, attention: Any, keys: list[tuple[int, ...]]) -> dict[str, Any] | None:
+    """A KV cache of every row's prompt but its last token, computed once per distinct prompt and copied to
+    the rows that repeat it; None when no prompt repeats (or a prompt is one token long).
+
+    input_ids, attention: (B, W) left-padded; keys: (B,) the prompts' token ids. Position ids are those
+    `generate` derives from the attention mask, so `generate` with this cache processes the last prompt
+    token and samples as it would have from the full prompt: the same distribution, computed in other
+    batch shapes (log-probs equal to float rounding; measured 2e-6 on the main job's prompts).
+    Returns the keyword arguments to pass on to `generate`.
+    """
+    import torch
+
+    from hgpo_cli.dedup import unique_rows
+
+    first, row_of = unique_rows(keys)
+    if len(first) == len(keys) or input_ids.shape[1] < 2:
+        return None
+    rows = torch.tensor(first, device=input_ids.device)
+    ids, mask = input_ids.index_select(0, rows)[:, :-1], attention.index_select(0, rows)[:, :-1]
+    positions = mask.long().cumsum(-1) - 1
+    positions.masked_fill_(mask == 0, 1)
+    name = _cache_keyword(model)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    cache = getattr(out, name, None) or out.past_key_values
+    cache.reorder_cache(torch.tensor(row_of, device=input_ids.device))  # (U, ...) -> (B, ...) per layer
+    return {name: cache}
+
+
 class HFEngine:
     """Batched sampling with left padding; returns token ids and their log-probs at the sampling
     temperature, computed on the device one generated step at a time (see `_log_prob_recorder`).
 
     The engine holds its own copy of the policy; `load_weights` copies the trainer's new weights in.
+    `dedup_prefill` (rollout.dedup_prefill): a prompt that several rows of a batch repeat (a group's first
+    turn, rollouts that met the same state with the same memory: a quarter of the main job's prompts) is
+    prefilled once (`shared_prefill`).
     """
 
-    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, *, batch_size: int = 64, device: str = "cpu", dedup_prefill: bool = False
+    ) -> None:
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.device = device
+        self.dedup_prefill = dedup_prefill
         self.stop_ids = _stop_token_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_ids[0]
 
@@ -91,10 +132,14 @@ class HFEngine:
         greedy = settings.temperature <= 0
         recorder = _log_prob_recorder(settings.temperature)
         torch.manual_seed(settings.seed * 1_000_003 + offset)
+        input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         with torch.no_grad():
+            keys = [tuple(p) for p in prompts]
+            cached = shared_prefill(self.model, input_ids, attention, keys) if self.dedup_prefill else None
             result = self.model.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention.to(self.device),
+                input_ids=input_ids,
+                attention_mask=attention,
+                **(cached or {}),
                 do_sample=not greedy,
                 temperature=None if greedy else settings.temperature,
                 top_p=None if greedy else settings.top_p,

@@ -21,10 +21,13 @@ class SharedPolicyEngine:
     """An HFEngine over `module` (the policy the optimizer updates in place); `load_weights` is a no-op
     because the engine always sees the current weights."""
 
-    def __init__(self, module: torch.nn.Module, tokenizer: Any, *, batch_size: int, device: str) -> None:
+    def __init__(
+        self, module: torch.nn.Module, tokenizer: Any, *, batch_size: int, device: str, dedup_prefill: bool = False
+    ) -> None:
         was_training = module.training
         self.module = module
-        self.engine = HFEngine(module, tokenizer, batch_size=batch_size, device=device)  # sets eval mode
+        # HFEngine sets eval mode
+        self.engine = HFEngine(module, tokenizer, batch_size=batch_size, device=device, dedup_prefill=dedup_prefill)
         module.train(was_training)
         self.device = torch.device(device)
 

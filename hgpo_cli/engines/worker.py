@@ -8,6 +8,20 @@ from typing import Any
 from hgpo_cli.engines.base import Generation, SamplingSettings
 
 
+def engine_settings(cfg: Any, device: str) -> dict[str, Any]:
+    """The keyword arguments of `build_engine` from a run's config (training and evaluation alike)."""
+    return {
+        "engine": cfg.rollout.engine,
+        "dtype": cfg.model.dtype,
+        "batch_size": cfg.rollout.batch_size,
+        "device": device,
+        "max_model_len": cfg.rollout.max_prompt_tokens + cfg.rollout.max_response_tokens,
+        "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
+        "seed": cfg.trainer.seed,
+        "dedup_prefill": bool(cfg.rollout.get("dedup_prefill", False)),
+    }
+
+
 def build_engine(
     model_path: str,
     *,
@@ -18,8 +32,10 @@ def build_engine(
     max_model_len: int,
     gpu_memory_utilization: float,
     seed: int,
+    dedup_prefill: bool = False,
 ) -> Any:
-    """An HFEngine or VLLMEngine on a resolved model path."""
+    """An HFEngine or VLLMEngine on a resolved model path (vLLM caches shared prefixes itself, so
+    `dedup_prefill` is the HF engine's)."""
     if engine == "vllm":
         from hgpo_cli.engines.vllm_engine import VLLMEngine
 
@@ -35,7 +51,9 @@ def build_engine(
     from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
 
     model = load_causal_lm(model_path, dtype=dtype)
-    return HFEngine(model, load_tokenizer(model_path), batch_size=batch_size, device=device)
+    return HFEngine(
+        model, load_tokenizer(model_path), batch_size=batch_size, device=device, dedup_prefill=dedup_prefill
+    )
 
 
 class RolloutWorker:

@@ -82,7 +82,7 @@ def evaluate_checkpoint(
 
     from hgpo_cli.cluster import check_cluster, wait_for_actors
     from hgpo_cli.distributed import init_ray, resolve_device
-    from hgpo_cli.engines.worker import make_rollout_actor
+    from hgpo_cli.engines.worker import engine_settings, make_rollout_actor
     from hgpo_cli.envs.pool import EnvPool
     from hgpo_cli.envs.registry import get_suite
     from hgpo_cli.models.loading import load_tokenizer, resolve_model_path
@@ -98,15 +98,7 @@ def evaluate_checkpoint(
     suite = get_suite(env)
     tasks = eval_tasks(cfg, suite, split, episodes)
     tokenizer = load_tokenizer(model_path)
-    engine_kwargs = {
-        "engine": cfg.rollout.engine,
-        "dtype": cfg.model.dtype,
-        "batch_size": cfg.rollout.batch_size,
-        "device": device,
-        "max_model_len": cfg.rollout.max_prompt_tokens + cfg.rollout.max_response_tokens,
-        "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
-        "seed": cfg.trainer.seed,
-    }
+    engine_kwargs = engine_settings(cfg, device)
     engine = make_rollout_actor(
         model_path,
         engine_kwargs,

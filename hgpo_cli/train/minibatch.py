@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hgpo_cli.dedup import group_by_key
+
 __all__ = [
     "LOSS_SCALES",
     "PAD_MODES",
@@ -120,9 +122,7 @@ def _micro_chunks(positions: list[int], size: int) -> list[list[int]]:
 
 def _row_chunks(positions: list[int], size: int, keys: Sequence[Hashable]) -> list[list[int]]:
     """Micro-batches of at most `size` distinct rows (`keys[position]`), each row with all its copies in
-    this share (the forward pass runs once per distinct row; see hgpo_cli.train.dedup)."""
-    from hgpo_cli.train.dedup import group_by_key
-
+    this share (the forward pass runs once per distinct row; see hgpo_cli.dedup)."""
     groups = group_by_key(positions, keys)
     return [[p for group in groups[i : i + size] for p in group] for i in range(0, len(groups), size)]
 
@@ -161,7 +161,7 @@ def plan_update(
     the two weightings. A micro-batch without response tokens gets weight 0 (its loss is 0 either way).
     sort_by_length (loss_scale=global only, where a micro-batch's make-up does not change the loss): each
     rank's share of a mini-batch is cut into micro-batches of similar total lengths (less padding).
-    row_keys: (N,) what each sample's forward pass depends on (`hgpo_cli.train.dedup.row_key`); with
+    row_keys: (N,) what each sample's forward pass depends on (`hgpo_cli.dedup.row_key`); with
     loss_scale=global, a micro-batch holds up to `micro_batch_size` distinct rows and every copy of them
     in the rank's share of the mini-batch (its weight counts all of them), so identical samples share
     one forward pass. Ignored under loss_scale=micro, whose micro-batch make-up is part of the loss.

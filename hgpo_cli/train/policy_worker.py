@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from hgpo_cli.dedup import row_key, unique_rows
 from hgpo_cli.distributed import set_torch_threads
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
-from hgpo_cli.train.dedup import row_key, unique_rows
 from hgpo_cli.train.dist_checkpoint import export_hf, has_sharded, load_rng, load_sharded, save_rng, save_sharded
 from hgpo_cli.train.fast_paths import length_order
 from hgpo_cli.train.loss import entropy_from_logits, policy_objective, token_log_probs
@@ -407,7 +407,7 @@ class PolicyWorker:
 
         return not active_dropout(self.model)
 
-    def start_engine(self, batch_size: int) -> bool:
+    def start_engine(self, batch_size: int, dedup_prefill: bool = False) -> bool:
         """Host an HF engine over the policy module itself (rollout.share_policy): `generate` then samples
         with the current weights and no weight sync is needed."""
         from hgpo_cli.engines.shared import SharedPolicyEngine
@@ -415,7 +415,9 @@ class PolicyWorker:
         module = self.shared_module()
         if module is None:
             raise RuntimeError("this worker's policy is sharded, LoRA or mixed precision: it cannot be shared")
-        self.engine = SharedPolicyEngine(module, self.tokenizer, batch_size=batch_size, device=str(self.device))
+        self.engine = SharedPolicyEngine(
+            module, self.tokenizer, batch_size=batch_size, device=str(self.device), dedup_prefill=dedup_prefill
+        )
         return True
 
     def generate(self, prompts: list[list[int]], settings: Any) -> list[Any]:

@@ -138,7 +138,7 @@ class Trainer:
             self.ui.phase(name, detail)
 
     def _start_actors(self) -> None:
-        from hgpo_cli.engines.worker import make_rollout_actor
+        from hgpo_cli.engines.worker import engine_settings, make_rollout_actor
         from hgpo_cli.train.policy_worker import make_policy_workers
 
         cfg, gpu = self.cfg, self.device == "cuda"
@@ -179,18 +179,14 @@ class Trainer:
                 raise UserError("trainer.fuse_old_log_probs=true: the policy has active dropout (train != eval)")
             self.fuse_mode = "false"
         if self.shared_policy:  # rank 0 samples with its own module: no engine actor, no weight copy
-            ray.get(self.workers[0].start_engine.remote(int(cfg.rollout.batch_size)))
+            ray.get(
+                self.workers[0].start_engine.remote(
+                    int(cfg.rollout.batch_size), bool(cfg.rollout.get("dedup_prefill", False))
+                )
+            )
             self.rollout = self.workers[0]
             return
-        engine_kwargs = {
-            "engine": cfg.rollout.engine,
-            "dtype": cfg.model.dtype,
-            "batch_size": cfg.rollout.batch_size,
-            "device": self.device,
-            "max_model_len": cfg.rollout.max_prompt_tokens + cfg.rollout.max_response_tokens,
-            "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
-            "seed": cfg.trainer.seed,
-        }
+        engine_kwargs = engine_settings(cfg, self.device)
         self.rollout = make_rollout_actor(
             self.model_path,
             engine_kwargs,

@@ -1,4 +1,5 @@
-"""Identical step samples share one forward pass (trainer.dedup_samples).
+"""Identical rows share one forward pass: step samples in the log-prob passes and the update
+(trainer.dedup_samples), prompts in the HF engine's prefill (rollout.dedup_prefill).
 
 A group's rollouts often meet the same state with the same memory and reply alike: on the main job's
 batches 12-19% of the step samples repeat another's prompt and response token for token (measured on
