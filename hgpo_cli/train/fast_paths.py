@@ -16,7 +16,11 @@
   separate pass up to float rounding only (the cached one-token-at-a-time forward sums in another order
   than the full-sequence one), so the first step's ratios are 1 +- ~1e-6 instead of 1 +- ~1e-7.
 
-All three change how the numbers are computed, never which: `tests/test_fast_paths.py` checks rollouts
+Two more, in `hgpo_cli.dedup` (plain booleans, on by default): ``trainer.dedup_samples`` (step samples
+with identical prompt and response tokens share one forward row in the log-prob passes and the update)
+and ``rollout.dedup_prefill`` (the HF engine prefills a prompt repeated within a generate call once).
+
+All of them change how the numbers are computed, never which: `tests/test_fast_paths.py` checks rollouts
 and updated weights against the plain paths.
 """
 
