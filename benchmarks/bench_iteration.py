@@ -175,9 +175,10 @@ def main() -> None:
     body, head = matmul_params(model_path)
     flops = floor_flops(fast["timed"], body, head)
     tokens = sum(len(r.extra["prompt_ids"]) + len(r.extra["response_ids"]) for r in fast["timed"])
-    first = "the first, cold" if args.warmup == 0 else f"{args.warmup + 1}"
+    cold = " (from the cold first)" if args.warmup == 0 else ""
     print(
-        f"timed: iterations {first} to {args.warmup + args.timed} of each run, interleaved, summed; step samples "
+        f"timed: iterations {args.warmup + 1} to {args.warmup + args.timed}{cold} of each run, interleaved, summed; "
+        "step samples "
         f"plain {len(plain['timed'])}, fast {len(fast['timed'])} ({tokens} tokens, "
         f"{len(set(map(row_of, fast['timed'])))} distinct (prompt, response) rows)"
     )

@@ -374,12 +374,16 @@ def test_repeated_prompts_are_prefilled_once_and_sample_the_same_tokens(tiny_mod
     for dedup in (False, True):
         engine = HFEngine(model, tokenizer, batch_size=8, dedup_prefill=dedup)
         widths: list[tuple[int, int]] = []
-        hook = model.register_forward_hook(
-            lambda _m, _a, kwargs, _o, seen=widths: seen.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
-        )
-        runs[dedup] = (engine.generate(prompts, settings), widths)
+        logits: list[tuple[int, ...]] = []
+
+        def record(_m, _a, kwargs, out, seen=widths, kept=logits):
+            seen.append(tuple(kwargs["input_ids"].shape))
+            kept.append(tuple(out.logits.shape))
+
+        hook = model.register_forward_hook(record, with_kwargs=True)
+        runs[dedup] = (engine.generate(prompts, settings), widths, logits)
         hook.remove()
-    (plain, plain_calls), (fast, fast_calls) = runs[False], runs[True]
+    (plain, plain_calls, _), (fast, fast_calls, fast_logits) = runs[False], runs[True]
     assert [g.token_ids for g in plain] == [g.token_ids for g in fast]
     assert len({tuple(g.token_ids) for g in plain[:3]}) > 1  # repeats of one prompt still sample their own replies
     for a, b in zip(plain, fast, strict=True):
@@ -387,6 +391,7 @@ def test_repeated_prompts_are_prefilled_once_and_sample_the_same_tokens(tiny_mod
     width = max(len(p) for p in prompts)
     assert plain_calls[0] == (8, width)  # plain: the whole batch's prompts in one prefill
     assert fast_calls[0] == (4, width - 1) and fast_calls[1] == (8, 1)  # distinct rows once, then the last token
+    assert fast_logits[0][:2] == (4, 1)  # the shared prefill keeps no logits but the last position's
     # without repeats nothing changes: the plain path's calls
     engine = HFEngine(model, tokenizer, batch_size=8, dedup_prefill=True)
     assert [g.token_ids for g in engine.generate(distinct, settings)] == [

@@ -85,8 +85,10 @@ def shared_prefill(model: Any, input_ids: Any, attention: Any, keys: list[tuple[
     positions = mask.long().cumsum(-1) - 1
     positions.masked_fill_(mask == 0, 1)
     name = _cache_keyword(model)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    cache = getattr(out, name, None) or out.past_key_values
+    # logits of the last position only (as generate's own prefill): all of them would be (U, W - 1, vocab)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = getattr(out, name, None)
+    cache = out.past_key_values if cache is None else cache
     cache.reorder_cache(torch.tensor(row_of, device=input_ids.device))  # (U, ...) -> (B, ...) per layer
     return {name: cache}
 
