@@ -136,8 +136,9 @@ class HFEngine:
         torch.manual_seed(settings.seed * 1_000_003 + offset)
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         with torch.no_grad():
-            keys = [tuple(p) for p in prompts]
-            cached = shared_prefill(self.model, input_ids, attention, keys) if self.dedup_prefill else None
+            cached = None
+            if self.dedup_prefill:
+                cached = shared_prefill(self.model, input_ids, attention, [tuple(p) for p in prompts])
             result = self.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention,
