@@ -103,6 +103,7 @@ def test_tiny_run_writes_summary_json(tmp_path_factory, tiny_model_dir, private_
     """1 iteration of embedded-size training with the starting policy evaluated before and the final one
     after, on the same 2 held-out games x 2 seeds: summary.json has the keys, fractions in [0, 1]."""
     from hgpo_cli.config import load_config
+    from hgpo_cli.eval.evaluate import evaluate_checkpoint
     from hgpo_cli.train.trainer import train
 
     root = generated_games(tmp_path_factory)
@@ -148,6 +149,12 @@ def test_tiny_run_writes_summary_json(tmp_path_factory, tiny_model_dir, private_
     after = json.loads(after_file.read_text())
     ids = {int(s): [e["task_id"] for e in rows] for s, rows in before["episodes"].items()}
     assert ids == {int(s): [e["task_id"] for e in rows] for s, rows in after["episodes"].items()}
+    # the evaluation after training used the trainer's own engine and environments: it plays exactly as a
+    # fresh engine loading the saved checkpoint does (`hgpo eval`), episode by episode
+    evaluate_checkpoint(cfg, summary.last_checkpoint / "policy", seeds=(11, 12), episodes=2, out_dir=out / "fresh")
+    fresh = json.loads((out / "fresh" / "eval-alfworld-eval_in_distribution.json").read_text())
+    assert after["checkpoint"] == fresh["checkpoint"] == str(summary.last_checkpoint / "policy")
+    assert after["episodes"] == fresh["episodes"] and after["per_seed"] == fresh["per_seed"]
 
 
 def test_the_default_preset_is_the_main_job() -> None:

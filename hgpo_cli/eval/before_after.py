@@ -87,30 +87,23 @@ def summary_table(summary: dict[str, Any]) -> str:
 BEFORE_DIR = "eval_before"
 
 
-def evaluate_start(cfg: Any, trainer: Any, done: int, ui: Any = None, logger: Any = None) -> dict[str, Any]:
-    """`trainer.eval_before`: the starting policy evaluated with the trainer's own engine and environments
-    before the first update, on the eval_after splits, into RUN_DIR/eval_before/; {split: report}.
-
-    A resumed run (done > 0) reads the reports its first start wrote instead (empty when there are none).
-    """
+def _evaluate_with_trainer(
+    cfg: Any, trainer: Any, *, label: str, out_dir: Path, ui: Any = None, logger: Any = None
+) -> dict[str, Any]:
+    """The policy behind the trainer's own engine, played in its own environment pool on the eval_after
+    splits (the games and seeds of `evaluate_checkpoint`); {split: report}, each written into `out_dir`."""
     from hgpo_cli.eval.evaluate import evaluate_with
     from hgpo_cli.eval.runs import resolve_splits
 
     env = cfg.env.name
-    out_dir = Path(trainer.run_dir) / BEFORE_DIR
     reports: dict[str, Any] = {}
     for split in resolve_splits(env, cfg.trainer.eval_splits, cfg.env[env].eval_split):
-        path = out_dir / f"eval-{env}-{split}.json"
-        if done > 0:
-            if path.is_file():
-                reports[split] = json.loads(path.read_text())
-            continue
         reports[split] = evaluate_with(
             cfg,
             trainer.generate,
             trainer.pool,
             trainer.tokenizer,
-            label=str(trainer.model_path),
+            label=label,
             split=split,
             seeds=tuple(int(s) for s in cfg.trainer.eval_seeds),
             episodes=int(cfg.trainer.eval_episodes) or None,
@@ -119,3 +112,32 @@ def evaluate_start(cfg: Any, trainer: Any, done: int, ui: Any = None, logger: An
             logger=logger,
         )
     return reports
+
+
+def evaluate_start(cfg: Any, trainer: Any, done: int, ui: Any = None, logger: Any = None) -> dict[str, Any]:
+    """`trainer.eval_before`: the starting policy evaluated with the trainer's own engine and environments
+    before the first update, on the eval_after splits, into RUN_DIR/eval_before/; {split: report}.
+
+    A resumed run (done > 0) reads the reports its first start wrote instead (empty when there are none).
+    """
+    from hgpo_cli.eval.runs import resolve_splits
+
+    out_dir = Path(trainer.run_dir) / BEFORE_DIR
+    if done == 0:
+        return _evaluate_with_trainer(cfg, trainer, label=str(trainer.model_path), out_dir=out_dir, ui=ui, logger=logger)
+    env = cfg.env.name
+    reports: dict[str, Any] = {}
+    for split in resolve_splits(env, cfg.trainer.eval_splits, cfg.env[env].eval_split):
+        path = out_dir / f"eval-{env}-{split}.json"
+        if path.is_file():
+            reports[split] = json.loads(path.read_text())
+    return reports
+
+
+def evaluate_end(cfg: Any, trainer: Any, checkpoint: Path, ui: Any = None, logger: Any = None) -> dict[str, Any]:
+    """`trainer.eval_after`: the final policy, which the trainer's engine holds after the last weight sync,
+    evaluated with that engine and the environment pool already up (no second engine, no second load of
+    the evaluation games); the reports go into the checkpoint's policy folder, as `hgpo eval` of it
+    writes them, and are the same (tests/test_main_job.py); {split: report}."""
+    policy = Path(checkpoint) / "policy"
+    return _evaluate_with_trainer(cfg, trainer, label=str(policy), out_dir=policy, ui=ui, logger=logger)

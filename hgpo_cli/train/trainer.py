@@ -526,8 +526,15 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
                 last_ckpt = trainer.save(done, logger.run_id, _headline(metrics))
             if ui is not None:
                 ui.end_iteration(done, metrics)
+        if cfg.trainer.eval_after and last_ckpt is not None:
+            from hgpo_cli.eval.before_after import evaluate_end
+
+            # the trainer's engine holds the final weights: evaluated into the training run itself, so a
+            # sweep's run carries its own final numbers
+            after = evaluate_end(cfg, trainer, last_ckpt, ui, logger)
     except KeyboardInterrupt:
         interrupted = True
+        after = {}
         if done > 0 and (last_ckpt is None or read_state(last_ckpt)["iteration"] != done):
             last_ckpt = trainer.save(done, logger.run_id, _headline(history[-1]) if history else {})
         if ui is not None and last_ckpt is not None:
@@ -538,29 +545,8 @@ def train(cfg: DictConfig, ui: Any = None) -> TrainSummary:
         if ui is not None:
             ui.stop()
         trainer.close()
-        if interrupted or last_ckpt is None or not cfg.trainer.eval_after:
-            logger.summary({"iterations_done": done})
-            logger.finish()
-    if cfg.trainer.eval_after and not interrupted and last_ckpt is not None:
-        from hgpo_cli.eval.evaluate import evaluate_checkpoint
-        from hgpo_cli.eval.runs import resolve_splits
-
-        # evaluated into the training run itself, so a sweep's run carries its own final numbers
-        env = cfg.env.name
-        try:
-            for split in resolve_splits(env, cfg.trainer.eval_splits, cfg.env[env].eval_split):
-                after[split] = evaluate_checkpoint(
-                    cfg,
-                    last_ckpt / "policy",
-                    split=split,
-                    seeds=tuple(int(s) for s in cfg.trainer.eval_seeds),
-                    episodes=cfg.trainer.eval_episodes or None,
-                    ui=ui,
-                    logger=logger,
-                )
-        finally:
-            logger.summary({"iterations_done": done})
-            logger.finish()
+        logger.summary({"iterations_done": done})
+        logger.finish()
     summary = None
     if (before or after) and not interrupted:
         from hgpo_cli.eval.before_after import before_after, write_summary
