@@ -77,6 +77,52 @@ def test_every_task_type_wins_by_walkthrough(games_root: Path) -> None:
         env.close()
 
 
+def test_shallow_context_copies_play_the_engines_own_transcripts(games_root: Path) -> None:
+    """engine_cache's copy_context (new dicts of the same values instead of textworld's deep copies)
+    gives the engine's own observations and command lists, step by step, in every task type: random
+    listed commands, an unlisted one, then the planner's solution from where that left the game."""
+    import random
+
+    import textworld.envs.pddl.textgen as textgen
+
+    from hgpo_cli.envs.alfworld import engine_cache
+    from hgpo_cli.envs.alfworld.env import AlfWorldEnv
+    from hgpo_cli.envs.alfworld.games import scan_split
+
+    engine_cache.install()
+    ours = textgen.copy_context
+    theirs = engine_cache._state["originals"][(textgen, "copy_context")]
+    assert ours is not theirs
+
+    def transcript(task: object, seed: int) -> list[tuple[str, list[str], bool]]:
+        env = AlfWorldEnv(task, max_steps=50)
+        rng = random.Random(seed)
+        result = env.reset()
+        out = [(result.observation, result.admissible_actions, result.won)]
+        for k in range(6):
+            result = env.step("jump around" if k == 1 else rng.choice(result.admissible_actions))
+            out.append((result.observation, result.admissible_actions, result.won))
+            if result.done:
+                break
+        for command in env.walkthrough():
+            if result.done:
+                break
+            result = env.step(command)
+            out.append((result.observation, result.admissible_actions, result.won))
+        env.close()
+        return out
+
+    tasks = scan_split(games_root / "json_2.1.1" / "train", "train")
+    try:
+        for seed, task in enumerate(tasks):
+            textgen.copy_context = theirs
+            expected = transcript(task, seed)
+            textgen.copy_context = ours
+            assert transcript(task, seed) == expected, task.task_id
+    finally:
+        textgen.copy_context = ours
+
+
 def test_problem_alone_builds_the_same_game(games_root: Path, tmp_path: Path) -> None:
     """Without game.tw-pddl the game is built from initial_state.pddl + traj_data.json (the real-data path)."""
     import shutil

@@ -124,7 +124,8 @@ def evaluate_start(cfg: Any, trainer: Any, done: int, ui: Any = None, logger: An
 
     out_dir = Path(trainer.run_dir) / BEFORE_DIR
     if done == 0:
-        return _evaluate_with_trainer(cfg, trainer, label=str(trainer.model_path), out_dir=out_dir, ui=ui, logger=logger)
+        label = str(trainer.model_path)
+        return _evaluate_with_trainer(cfg, trainer, label=label, out_dir=out_dir, ui=ui, logger=logger)
     env = cfg.env.name
     reports: dict[str, Any] = {}
     for split in resolve_splits(env, cfg.trainer.eval_splits, cfg.env[env].eval_split):
