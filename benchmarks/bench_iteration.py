@@ -28,7 +28,8 @@ products before and after the two runs).
 The last line reads `iteration speed-up: N.NNx (floor ratio M.MMx)`: plain / fast seconds of the whole
 iteration, and fast seconds / floor seconds. Measured on the 2-core machine (results/bench-iteration/):
 `default` (2026-12-07, about 3.5 minutes with the warm start cached) 1.45x and 1.40x in two runs (floor
-ratio 2.05x / 3.66x: the matmul throughput read 87 and 141 GFLOP/s); `smollm2` (2026-12-01, one cold
+ratio 2.05x / 3.66x: the matmul throughput read 87 and 141 GFLOP/s), 1.44x (2.81x) in a third after the
+ALFWorld engine's shallow context copies; `smollm2` (2026-12-01, one cold
 iteration before the bench interleaved, 6.6 minutes with SmolLM2's first build) 1.34x (2.15x).
 """
 
