@@ -192,6 +192,11 @@ class ModelConfig:
         "Extra walkthroughs per training game for `hgpo sft`: detour d first goes to d receptacles other than "
         "the plan's first one, then follows the planner from there (only the planner's commands are trained on).",
     )
+    sft_length_window: int = _f(
+        0,
+        "In that warm start, each run of this many shuffled replies is sorted by length before being cut into "
+        "micro-batches, which are then shuffled (less padding); 0: plain shuffled micro-batches.",
+    )
 
 
 @dataclass

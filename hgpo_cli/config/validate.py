@@ -114,6 +114,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.sft_epochs": _at_least(0),
     "model.sft_lr": _greater(0.0),
     "model.sft_detours": _at_least(0),
+    "model.sft_length_window": _at_least(0),
     "env.alfworld.generated_max_receptacles": _at_least(2),
     "env.alfworld.generated_max_objects": _at_least(1),
     "model.sft_prompt_loss": _at_least(0.0),

@@ -179,6 +179,26 @@ def reply_nll(
     return reply + prompt_weight * nll_loss(log_probs, prompt_mask)
 
 
+def length_grouped(
+    order: list[int], lengths: list[int], size: int, rng: random.Random, *, length_window: int = 0
+) -> list[list[int]]:
+    """`order` (a shuffled list of sample indices) cut into micro-batches of at most `size` indices.
+
+    lengths: (N,) tokens per sample. With `length_window` > `size`, each run of `length_window`
+    consecutive indices is first sorted by length, so a micro-batch pads little, and the micro-batches
+    are then shuffled with `rng`, so an epoch does not go from short to long (HF's group_by_length, in
+    windows). Without it: consecutive slices, `rng` unused. Every index is in exactly one micro-batch.
+    """
+    if length_window <= size:
+        return chunks(order, size)
+    batches: list[list[int]] = []
+    for start in range(0, len(order), length_window):
+        window = sorted(order[start : start + length_window], key=lambda i: (lengths[i], i))
+        batches.extend(chunks(window, size))
+    rng.shuffle(batches)
+    return batches
+
+
 def fit_replies(
     model: torch.nn.Module,
     samples: list[TrainSample],
@@ -191,18 +211,22 @@ def fit_replies(
     seed: int,
     on_step: Callable[[int], None] | None = None,
     prompt_weight: float = 0.0,
+    length_window: int = 0,
 ) -> list[float]:
-    """AdamW on the reply NLL, one step per micro-batch, samples shuffled each epoch; mean NLL per epoch."""
+    """AdamW on the reply NLL, one step per micro-batch (shuffled each epoch; with `length_window`
+    grouped by length: `length_grouped`); the mean NLL per epoch."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    lengths = [len(s.prompt_ids) + len(s.response_ids) for s in samples]
     order = list(range(len(samples)))
     rng = random.Random(seed)
     model.train()
     per_epoch = []
     for _ in range(epochs):
-        rng.shuffle(order)
+        rng.shuffle(order)  # each epoch reshuffles the last one's order
         losses = []
-        for micro in chunks([samples[i] for i in order], micro_batch_size):
+        for indices in length_grouped(order, lengths, micro_batch_size, rng, length_window=length_window):
+            micro = [samples[i] for i in indices]
             loss = reply_nll(model, micro, pad_id, prompt_weight)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
@@ -267,6 +291,7 @@ def run_sft(
         seed=int(cfg.trainer.seed),
         on_step=on_step,
         prompt_weight=float(cfg.model.get("sft_prompt_loss", 0.0)),
+        length_window=int(cfg.model.get("sft_length_window", 0)),
     )
     out = Path(out_dir)
     model.save_pretrained(out)

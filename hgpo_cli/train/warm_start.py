@@ -49,7 +49,7 @@ def warm_start_key(cfg: Any, base_dir: str) -> dict[str, Any]:
     env = cfg.env.name
     env_data = OmegaConf.to_container(cfg.env[env], resolve=True)
     env_data = {k: v for k, v in env_data.items() if k not in EVAL_ONLY_ENV_KEYS}
-    return {
+    key = {
         "version": SFT_VERSION,
         "model": str(cfg.model.path),
         "model_files": _model_fingerprint(base_dir),
@@ -69,6 +69,10 @@ def warm_start_key(cfg: Any, base_dir: str) -> dict[str, Any]:
         "grad_clip": float(cfg.trainer.grad_clip),
         "seed": int(cfg.trainer.seed),
     }
+    # only when set, so warm starts built before the option existed keep their cache folders
+    if window := int(cfg.model.get("sft_length_window", 0)):
+        key["length_window"] = window
+    return key
 
 
 def warm_start_dir(cfg: Any, base_dir: str) -> Path:
