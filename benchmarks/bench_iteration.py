@@ -4,10 +4,12 @@ SmolLM2-135M) with the plain paths and with the fast ones, side by side.
 Runs the real Trainer (Ray env workers, engine, policy worker, the real loss) twice in one process on the
 same seed, side by side: a Trainer with every fast path off (a separate HF engine actor with its own copy
 of the weights, synced after the update; a separate old-log-prob pass; samples in batch order; one forward
-row per step sample; every prompt prefilled) and one with the defaults (the engine in the policy worker;
-the old log-probs from the update's own forward pass when it is one optimizer step, else those the rollout
-recorded; micro-batches of similar lengths; identical step samples sharing one forward row; a prompt
-repeated within a generate call prefilled once; see hgpo_cli/train/fast_paths.py and hgpo_cli/dedup.py).
+row per step sample; every prompt prefilled; the last layer's MLP at every position) and one with the
+defaults (the engine in the policy worker; the old log-probs from the update's own forward pass when it is
+one optimizer step, else those the rollout recorded; micro-batches of similar lengths; identical step
+samples sharing one forward row; a prompt repeated within a generate call prefilled once; the last layer's
+MLP only where logits are kept; see hgpo_cli/train/fast_paths.py, hgpo_cli/dedup.py and
+hgpo_cli/models/trim.py).
 They take turns, iteration by iteration: `--warmup` iterations each (1; they pay what a run pays once: the
 env workers' first game loads, the first generate call), then `--timed` iterations each (3), summed. Both
 runs' iterations of one index fall in the same minute, so a change of the machine's speed (this shared
@@ -56,6 +58,7 @@ PLAIN = [
     "trainer.sort_by_length=false",
     "trainer.dedup_samples=false",
     "rollout.dedup_prefill=false",
+    "model.trim_last_mlp=false",
 ]
 FAST = [
     "rollout.share_policy=auto",
@@ -64,6 +67,7 @@ FAST = [
     "trainer.sort_by_length=true",
     "trainer.dedup_samples=true",
     "rollout.dedup_prefill=true",
+    "model.trim_last_mlp=true",
 ]
 RUNS = (("plain", PLAIN), ("fast", FAST))
 

@@ -175,6 +175,12 @@ class ModelConfig:
     lora_rank: int = _f(0, "LoRA rank (0 trains all weights).")
     lora_alpha: int = _f(32, "LoRA alpha.")
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass.")
+    trim_last_mlp: bool = _f(
+        True,
+        "A forward that keeps the logits of its last n positions only (the log-prob passes and the update: the "
+        "response; a prefill: the last token) runs the last decoder layer's MLP at those n positions alone: the "
+        "same logits and KV cache, 1/num_layers less MLP work (hgpo_cli/models/trim.py).",
+    )
     trust_remote_code: bool = _f(False, "Passed to from_pretrained.")
     sft_epochs: int = _f(
         0,

@@ -19,6 +19,7 @@ def engine_settings(cfg: Any, device: str) -> dict[str, Any]:
         "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
         "seed": cfg.trainer.seed,
         "dedup_prefill": bool(cfg.rollout.get("dedup_prefill", False)),
+        "trim_last_mlp": bool(cfg.model.get("trim_last_mlp", False)),
     }
 
 
@@ -33,6 +34,7 @@ def build_engine(
     gpu_memory_utilization: float,
     seed: int,
     dedup_prefill: bool = False,
+    trim_last_mlp: bool = False,
 ) -> Any:
     """An HFEngine or VLLMEngine on a resolved model path (vLLM caches shared prefixes itself, so
     `dedup_prefill` is the HF engine's)."""
@@ -50,7 +52,7 @@ def build_engine(
     from hgpo_cli.engines.hf import HFEngine
     from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
 
-    model = load_causal_lm(model_path, dtype=dtype)
+    model = load_causal_lm(model_path, dtype=dtype, trim_last_mlp=trim_last_mlp)
     return HFEngine(
         model, load_tokenizer(model_path), batch_size=batch_size, device=device, dedup_prefill=dedup_prefill
     )

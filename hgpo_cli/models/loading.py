@@ -48,8 +48,10 @@ def load_causal_lm(
     gradient_checkpointing: bool = False,
     lora_rank: int = 0,
     lora_alpha: int = 32,
+    trim_last_mlp: bool = False,
 ) -> Any:
-    """A causal LM from a resolved model path, optionally wrapped with LoRA adapters (peft)."""
+    """A causal LM from a resolved model path, optionally wrapped with LoRA adapters (peft); `trim_last_mlp`:
+    see `hgpo_cli.models.trim`."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -66,6 +68,10 @@ def load_causal_lm(
     if gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
+    if trim_last_mlp:
+        from hgpo_cli.models.trim import trim_last_mlp as install
+
+        install(model)
     if lora_rank > 0:
         from peft import LoraConfig, get_peft_model
 

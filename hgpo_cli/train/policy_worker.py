@@ -111,6 +111,7 @@ class PolicyWorker:
             gradient_checkpointing=model_cfg["gradient_checkpointing"],
             lora_rank=model_cfg["lora_rank"],
             lora_alpha=model_cfg["lora_alpha"],
+            trim_last_mlp=bool(model_cfg.get("trim_last_mlp", False)),
         )
         self.model = self._place(
             self.model,
@@ -130,7 +131,12 @@ class PolicyWorker:
         self.reference = None
         if trainer["use_kl_loss"] and trainer["kl_coef"] > 0:
             reference = freeze(
-                load_causal_lm(model_path, dtype=dtypes["compute"], trust_remote_code=model_cfg["trust_remote_code"])
+                load_causal_lm(
+                    model_path,
+                    dtype=dtypes["compute"],
+                    trust_remote_code=model_cfg["trust_remote_code"],
+                    trim_last_mlp=bool(model_cfg.get("trim_last_mlp", False)),
+                )
             )
             self.reference = self._place(reference, compute_dtype=None, offload=bool(fsdp.get("offload_reference")))
         self.tokenizer = load_tokenizer(model_path)
