@@ -104,3 +104,23 @@ def test_installing_finds_the_last_layer_and_is_idempotent(tiny_model_dir):
     assert trim_last_mlp(model) and trim_last_mlp(model)
     assert len(last_mlp(model)._forward_pre_hooks) == hooks + 1
     assert not trim_last_mlp(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+def test_gradients_are_unchanged_under_gradient_checkpointing(tiny_model_dir):
+    """The GPU presets recompute each layer in the backward pass: the recomputed last MLP is trimmed the
+    same way, and the gradients stay those of the plain model."""
+    path = str(tiny_model_dir)
+    plain = load_causal_lm(path, dtype="float32", gradient_checkpointing=True)
+    trimmed = load_causal_lm(path, dtype="float32", gradient_checkpointing=True, trim_last_mlp=True)
+    trimmed.load_state_dict(plain.state_dict())
+    batch = collate(samples_of(load_tokenizer(path), 3), 0)
+    widths = mlp_widths(trimmed)
+    grads = []
+    for model in (plain, trimmed):
+        model.train()
+        log_probs = token_log_probs(response_logits(model, batch), response_targets(batch))
+        (log_probs * batch.response_mask).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+    assert widths == [batch.response_width + 1] * 2  # the forward, then its recomputation in the backward
