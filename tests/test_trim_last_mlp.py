@@ -32,6 +32,20 @@ def mlp_widths(model) -> list[int]:
     return seen
 
 
+def response_gradients(model, batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(B, R) response log-probs and each parameter's gradient of their masked sum (train mode)."""
+    model.train()
+    model.zero_grad()
+    log_probs = token_log_probs(response_logits(model, batch), response_targets(batch))
+    (log_probs * batch.response_mask).sum().backward()
+    return log_probs.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def assert_same_gradients(plain: list[torch.Tensor], trimmed: list[torch.Tensor]) -> None:
+    for a, b in zip(plain, trimmed, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+
+
 @pytest.fixture()
 def pair(tiny_model_dir):
     """The same weights twice: plain, and with the trim installed."""
@@ -46,16 +60,9 @@ def test_response_log_probs_and_gradients_are_unchanged_and_the_mlp_sees_the_res
     plain, trimmed, tokenizer = pair
     batch = collate(samples_of(tokenizer, 4), tokenizer.pad_token_id)
     widths = mlp_widths(trimmed)
-    grads = []
-    for model in (plain, trimmed):
-        model.zero_grad()
-        log_probs = token_log_probs(response_logits(model, batch), response_targets(batch))
-        (log_probs * batch.response_mask).sum().backward()
-        grads.append((log_probs.detach(), [p.grad.clone() for p in model.parameters()]))
-    (lp_plain, g_plain), (lp_trim, g_trim) = grads
+    (lp_plain, g_plain), (lp_trim, g_trim) = response_gradients(plain, batch), response_gradients(trimmed, batch)
     torch.testing.assert_close(lp_trim, lp_plain, rtol=0, atol=1e-6)
-    for a, b in zip(g_plain, g_trim, strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+    assert_same_gradients(g_plain, g_trim)
     # the MLP ran on the kept positions (response width + 1), not the whole padded sequence
     assert widths == [batch.response_width + 1] and batch.input_ids.shape[1] > batch.response_width + 1
 
@@ -115,12 +122,5 @@ def test_gradients_are_unchanged_under_gradient_checkpointing(tiny_model_dir):
     trimmed.load_state_dict(plain.state_dict())
     batch = collate(samples_of(load_tokenizer(path), 3), 0)
     widths = mlp_widths(trimmed)
-    grads = []
-    for model in (plain, trimmed):
-        model.train()
-        log_probs = token_log_probs(response_logits(model, batch), response_targets(batch))
-        (log_probs * batch.response_mask).sum().backward()
-        grads.append([p.grad.clone() for p in model.parameters()])
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+    assert_same_gradients(response_gradients(plain, batch)[1], response_gradients(trimmed, batch)[1])
     assert widths == [batch.response_width + 1] * 2  # the forward, then its recomputation in the backward
