@@ -32,8 +32,9 @@ iteration, and fast seconds / floor seconds. Measured on the 2-core machine (res
 `default` (2026-12-07, about 3.5 minutes with the warm start cached) 1.45x and 1.40x in two runs (floor
 ratio 2.05x / 3.66x: the matmul throughput read 87 and 141 GFLOP/s), 1.44x (2.81x) in a third after the
 ALFWorld engine's shallow context copies; on an AVX-512 host that evening 1.49x (3.28x), then 1.60x (3.33x)
-with model.trim_last_mlp; `smollm2` (2026-12-01, one cold
-iteration before the bench interleaved, 6.6 minutes with SmolLM2's first build) 1.34x (2.15x).
+with model.trim_last_mlp, and `smollm2` there 1.51x (1.67x; 10 minutes with SmolLM2's build); `smollm2`
+(2026-12-01, one cold iteration before the bench interleaved, 6.6 minutes with SmolLM2's first build)
+1.34x (2.15x).
 """
 
 from __future__ import annotations
