@@ -104,6 +104,7 @@ class PolicyWorker:
         self.sharded = needs_fsdp(world_size, self.precision.mixed)
         if self.sharded:
             ensure_process_group(rank, world_size, dist_url, self.device)
+        trim = bool(model_cfg.get("trim_last_mlp", False))  # hgpo_cli/models/trim.py: same logits, faster
         self.model = load_causal_lm(
             model_path,
             dtype=dtypes["master"],
@@ -111,7 +112,7 @@ class PolicyWorker:
             gradient_checkpointing=model_cfg["gradient_checkpointing"],
             lora_rank=model_cfg["lora_rank"],
             lora_alpha=model_cfg["lora_alpha"],
-            trim_last_mlp=bool(model_cfg.get("trim_last_mlp", False)),
+            trim_last_mlp=trim,
         )
         self.model = self._place(
             self.model,
@@ -135,7 +136,7 @@ class PolicyWorker:
                     model_path,
                     dtype=dtypes["compute"],
                     trust_remote_code=model_cfg["trust_remote_code"],
-                    trim_last_mlp=bool(model_cfg.get("trim_last_mlp", False)),
+                    trim_last_mlp=trim,
                 )
             )
             self.reference = self._place(reference, compute_dtype=None, offload=bool(fsdp.get("offload_reference")))
