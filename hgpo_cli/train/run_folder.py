@@ -43,7 +43,7 @@ RESUMABLE: tuple[str, ...] = (
     "critic.num_cpus",
     "critic.num_gpus",
     "rollout.eval_temperature",
-    "model.trim_last_mlp",  # where the last MLP runs, not what it computes
+    "model.trim_last_mlp",  # where the last MLP runs: same logits, gradients to rounding
     "env.num_workers",
     "env.cpus_per_worker",
     "env.alfworld.check_timeout_s",
