@@ -397,3 +397,41 @@ def test_repeated_prompts_are_prefilled_once_and_sample_the_same_tokens(tiny_mod
     assert [g.token_ids for g in engine.generate(distinct, settings)] == [
         g.token_ids for g in HFEngine(model, tokenizer, batch_size=8).generate(distinct, settings)
     ]
+
+
+def test_distinct_prompts_are_prefilled_in_chunks_by_length_and_sample_the_same_tokens(tiny_model_dir):
+    """rollout.prefill_chunk: the distinct prompts are prefilled `chunk` at a time in order of length, each
+    forward as wide as its longest prompt; the assembled cache (copied to the repeats) samples the same
+    tokens with the same log-probs (to float rounding) as the plain engine, with or without repeats."""
+    path = str(tiny_model_dir)
+    model, tokenizer = load_causal_lm(path, dtype="float32"), load_tokenizer(path)
+    distinct = prompts_of(tokenizer, 5)
+    settings = SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=3)
+    for prompts in ([distinct[i] for i in (4, 0, 2, 2, 1, 3, 0, 4)], distinct):
+        plain = HFEngine(model, tokenizer, batch_size=8).generate(prompts, settings)
+        calls: list[tuple[int, int]] = []
+        hook = model.register_forward_hook(
+            lambda _m, _a, kw, _o, seen=calls: seen.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+        )
+        fast = HFEngine(model, tokenizer, batch_size=8, dedup_prefill=True, prefill_chunk=2).generate(prompts, settings)
+        hook.remove()
+        assert [g.token_ids for g in fast] == [g.token_ids for g in plain]
+        for a, b in zip(plain, fast, strict=True):
+            np.testing.assert_allclose(a.log_probs, b.log_probs, rtol=0, atol=1e-5)
+        unique = sorted({tuple(p): len(p) for p in prompts}.values())  # distinct prompts' lengths
+        expected = [(len(unique[i : i + 2]), max(unique[i : i + 2]) - 1) for i in range(0, len(unique), 2)]
+        assert calls[: len(expected)] == expected  # shortest first, each as wide as its longest prompt
+        assert calls[len(expected)] == (len(prompts), 1)  # then generate runs the last prompt token of every row
+
+
+def test_chunked_prefill_falls_back_to_one_forward_for_sliding_window_caches():
+    """A sliding-window model's cache layers are not plain key/value tensors: `shared_prefill` prefills its
+    distinct prompts in one forward instead of assembling chunks."""
+    from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    from hgpo_cli.engines.hf import _plain_layers
+
+    shape = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    shape |= {"num_key_value_heads": 1, "vocab_size": 100}
+    assert _plain_layers(Qwen2ForCausalLM(Qwen2Config(**shape)))
+    assert not _plain_layers(MistralForCausalLM(MistralConfig(sliding_window=16, **shape)))

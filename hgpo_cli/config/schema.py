@@ -219,6 +219,11 @@ class RolloutConfig:
         "HF engine: a prompt that several rows of a generate batch repeat is prefilled once and its KV cache "
         "copied (the same distribution; vLLM caches shared prefixes itself).",
     )
+    prefill_chunk: int = _f(
+        8,
+        "HF engine with dedup_prefill: distinct prompts per prefill forward, in order of length (0: all in one). "
+        "8 rows ran 25-30% faster per token than 32 on 2 CPU cores; the same distribution.",
+    )
     gpu_memory_utilization: float = _f(0.5, "vLLM only.")
     num_cpus: float = _f(1.0, "CPUs the rollout engine actor reserves in Ray.")
     num_gpus: float = _f(0.5, "GPUs the rollout engine actor reserves when training on CUDA (shared with the trainer).")

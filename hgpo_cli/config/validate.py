@@ -80,6 +80,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "rollout.max_prompt_tokens": _at_least(16),
     "rollout.max_response_tokens": _at_least(1),
     "rollout.batch_size": _at_least(1),
+    "rollout.prefill_chunk": _at_least(0),
     "trainer.iterations": _at_least(0),
     "trainer.train_batch_size": _at_least(1),
     "trainer.group_size": _at_least(1),

@@ -22,12 +22,26 @@ class SharedPolicyEngine:
     because the engine always sees the current weights."""
 
     def __init__(
-        self, module: torch.nn.Module, tokenizer: Any, *, batch_size: int, device: str, dedup_prefill: bool = False
+        self,
+        module: torch.nn.Module,
+        tokenizer: Any,
+        *,
+        batch_size: int,
+        device: str,
+        dedup_prefill: bool = False,
+        prefill_chunk: int = 0,
     ) -> None:
         was_training = module.training
         self.module = module
         # HFEngine sets eval mode
-        self.engine = HFEngine(module, tokenizer, batch_size=batch_size, device=device, dedup_prefill=dedup_prefill)
+        self.engine = HFEngine(
+            module,
+            tokenizer,
+            batch_size=batch_size,
+            device=device,
+            dedup_prefill=dedup_prefill,
+            prefill_chunk=prefill_chunk,
+        )
         module.train(was_training)
         self.device = torch.device(device)
 

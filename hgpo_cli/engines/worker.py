@@ -19,6 +19,7 @@ def engine_settings(cfg: Any, device: str) -> dict[str, Any]:
         "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
         "seed": cfg.trainer.seed,
         "dedup_prefill": bool(cfg.rollout.get("dedup_prefill", False)),
+        "prefill_chunk": int(cfg.rollout.get("prefill_chunk", 0)),
         "trim_last_mlp": bool(cfg.model.get("trim_last_mlp", False)),
     }
 
@@ -34,10 +35,11 @@ def build_engine(
     gpu_memory_utilization: float,
     seed: int,
     dedup_prefill: bool = False,
+    prefill_chunk: int = 0,
     trim_last_mlp: bool = False,
 ) -> Any:
     """An HFEngine or VLLMEngine on a resolved model path (vLLM caches shared prefixes itself, so
-    `dedup_prefill` is the HF engine's)."""
+    `dedup_prefill` and `prefill_chunk` are the HF engine's)."""
     if engine == "vllm":
         from hgpo_cli.engines.vllm_engine import VLLMEngine
 
@@ -54,7 +56,12 @@ def build_engine(
 
     model = load_causal_lm(model_path, dtype=dtype, trim_last_mlp=trim_last_mlp)
     return HFEngine(
-        model, load_tokenizer(model_path), batch_size=batch_size, device=device, dedup_prefill=dedup_prefill
+        model,
+        load_tokenizer(model_path),
+        batch_size=batch_size,
+        device=device,
+        dedup_prefill=dedup_prefill,
+        prefill_chunk=prefill_chunk,
     )
 
 

@@ -18,7 +18,8 @@
 
 Two more, in `hgpo_cli.dedup` (plain booleans, on by default): ``trainer.dedup_samples`` (step samples
 with identical prompt and response tokens share one forward row in the log-prob passes and the update)
-and ``rollout.dedup_prefill`` (the HF engine prefills a prompt repeated within a generate call once); and
+and ``rollout.dedup_prefill`` (the HF engine prefills a prompt repeated within a generate call once, and the
+distinct prompts ``rollout.prefill_chunk`` at a time, in order of length); and
 ``model.trim_last_mlp`` in `hgpo_cli.models.trim` (a forward that keeps the logits of its last n positions
 runs the last decoder layer's MLP there alone).
 

@@ -414,7 +414,7 @@ class PolicyWorker:
 
         return not active_dropout(self.model)
 
-    def start_engine(self, batch_size: int, dedup_prefill: bool = False) -> bool:
+    def start_engine(self, batch_size: int, dedup_prefill: bool = False, prefill_chunk: int = 0) -> bool:
         """Host an HF engine over the policy module itself (rollout.share_policy): `generate` then samples
         with the current weights and no weight sync is needed."""
         from hgpo_cli.engines.shared import SharedPolicyEngine
@@ -423,7 +423,12 @@ class PolicyWorker:
         if module is None:
             raise RuntimeError("this worker's policy is sharded, LoRA or mixed precision: it cannot be shared")
         self.engine = SharedPolicyEngine(
-            module, self.tokenizer, batch_size=batch_size, device=str(self.device), dedup_prefill=dedup_prefill
+            module,
+            self.tokenizer,
+            batch_size=batch_size,
+            device=str(self.device),
+            dedup_prefill=dedup_prefill,
+            prefill_chunk=prefill_chunk,
         )
         return True
 

@@ -181,7 +181,9 @@ class Trainer:
         if self.shared_policy:  # rank 0 samples with its own module: no engine actor, no weight copy
             ray.get(
                 self.workers[0].start_engine.remote(
-                    int(cfg.rollout.batch_size), bool(cfg.rollout.get("dedup_prefill", False))
+                    int(cfg.rollout.batch_size),
+                    bool(cfg.rollout.get("dedup_prefill", False)),
+                    int(cfg.rollout.get("prefill_chunk", 0)),
                 )
             )
             self.rollout = self.workers[0]
