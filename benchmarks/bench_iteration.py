@@ -61,6 +61,7 @@ PLAIN = [
     "trainer.dedup_samples=false",
     "rollout.dedup_prefill=false",
     "model.trim_last_mlp=false",
+    "model.trim_last_attention=false",
 ]
 FAST = [
     "rollout.share_policy=auto",
@@ -70,6 +71,7 @@ FAST = [
     "trainer.dedup_samples=true",
     "rollout.dedup_prefill=true",
     "model.trim_last_mlp=true",
+    "model.trim_last_attention=true",
 ]
 RUNS = (("plain", PLAIN), ("fast", FAST))
 

@@ -80,7 +80,8 @@ def test_shared_module_rolls_out_as_a_separate_engine_before_and_after_an_update
     worker = PolicyWorker(path, model_settings(), trainer_cfg(), temperature=TEMPERATURE)
     worker.start_engine(batch_size=4)
     assert worker.model.training  # hosting the engine leaves the policy in train mode
-    plain = HFEngine(load_causal_lm(path), worker.tokenizer, batch_size=4)
+    trims = {key: model_settings()[key] for key in ("trim_last_mlp", "trim_last_attention")}  # as the worker's
+    plain = HFEngine(load_causal_lm(path, **trims), worker.tokenizer, batch_size=4)
     prompts = prompts_of(worker.tokenizer, 6)
     settings = SamplingSettings(temperature=TEMPERATURE, max_new_tokens=8, seed=5)
     rng_before = torch.get_rng_state()

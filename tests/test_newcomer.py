@@ -113,7 +113,7 @@ def test_run_folder_refuses_other_settings_and_allows_resumable_ones(tmp_path: P
     (run / "checkpoints" / "iter_000002").mkdir(parents=True)
     (run / "checkpoints" / "iter_000002" / "state.json").write_text("{}")
     resumable = ["trainer.iterations=5", "trainer.save_freq=3", "logging.mode=disabled", "trainer.eval_after=true"]
-    resumable.append("model.trim_last_mlp=false")  # where the last MLP runs: same logits
+    resumable += ["model.trim_last_mlp=false", "model.trim_last_attention=false"]  # where the last layer runs
     check_run_folder(load_config("smollm2", resumable), run)
     check_run_folder(load_config("smollm2", ["env.webshop.num_goals=7"]), run)  # another environment's setting
     with pytest.raises(UserError) as err:

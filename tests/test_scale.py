@@ -100,7 +100,10 @@ def test_two_fsdp_ranks_with_accumulation_equal_one_rank_over_two_updates(tiny_m
     import ray
 
     path = str(tiny_model_dir)
-    single = PolicyWorker(path, model_settings(), trainer_cfg(micro_batch_size=4))
+    # the reference: untrimmed; the others run the last layer trimmed (model.trim_last_*, on by default),
+    # under FSDP2 too
+    untrimmed = model_settings(trim_last_mlp=False, trim_last_attention=False)
+    single = PolicyWorker(path, untrimmed, trainer_cfg(micro_batch_size=4))
     samples = with_log_probs(single, fixed_batch(single.tokenizer, n=8))
     accumulating = PolicyWorker(path, model_settings(), trainer_cfg(micro_batch_size=1))
     for seed in (7, 8):

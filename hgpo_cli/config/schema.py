@@ -181,6 +181,14 @@ class ModelConfig:
         "response; a prefill: the last token) runs the last decoder layer's MLP at those n positions alone: the "
         "same logits and KV cache, 1/num_layers less MLP work (hgpo_cli/models/trim.py).",
     )
+    trim_last_attention: bool = _f(
+        True,
+        "A forward that keeps the logits of its last n positions (the log-prob passes and the update: the "
+        "response; a prefill: the last token) runs the whole last decoder layer (queries, attention, norms, MLP) "
+        "at those n positions; the positions before still give their keys and values (to the KV cache in a "
+        "prefill). The same logits; Llama-style layers under sdpa or eager only, others run untrimmed "
+        "(hgpo_cli/models/trim.py).",
+    )
     trust_remote_code: bool = _f(False, "Passed to from_pretrained.")
     sft_epochs: int = _f(
         0,

@@ -21,6 +21,7 @@ def engine_settings(cfg: Any, device: str) -> dict[str, Any]:
         "dedup_prefill": bool(cfg.rollout.get("dedup_prefill", False)),
         "prefill_chunk": int(cfg.rollout.get("prefill_chunk", 0)),
         "trim_last_mlp": bool(cfg.model.get("trim_last_mlp", False)),
+        "trim_last_attention": bool(cfg.model.get("trim_last_attention", False)),
     }
 
 
@@ -37,6 +38,7 @@ def build_engine(
     dedup_prefill: bool = False,
     prefill_chunk: int = 0,
     trim_last_mlp: bool = False,
+    trim_last_attention: bool = False,
 ) -> Any:
     """An HFEngine or VLLMEngine on a resolved model path (vLLM caches shared prefixes itself, so
     `dedup_prefill` and `prefill_chunk` are the HF engine's)."""
@@ -54,7 +56,8 @@ def build_engine(
     from hgpo_cli.engines.hf import HFEngine
     from hgpo_cli.models.loading import load_causal_lm, load_tokenizer
 
-    model = load_causal_lm(model_path, dtype=dtype, trim_last_mlp=trim_last_mlp)
+    trim = {"trim_last_mlp": trim_last_mlp, "trim_last_attention": trim_last_attention}
+    model = load_causal_lm(model_path, dtype=dtype, **trim)
     return HFEngine(
         model,
         load_tokenizer(model_path),

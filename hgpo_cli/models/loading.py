@@ -49,9 +49,10 @@ def load_causal_lm(
     lora_rank: int = 0,
     lora_alpha: int = 32,
     trim_last_mlp: bool = False,
+    trim_last_attention: bool = False,
 ) -> Any:
-    """A causal LM from a resolved model path, optionally wrapped with LoRA adapters (peft); `trim_last_mlp`:
-    see `hgpo_cli.models.trim`."""
+    """A causal LM from a resolved model path, optionally wrapped with LoRA adapters (peft); `trim_last_mlp`
+    and `trim_last_attention`: see `hgpo_cli.models.trim`."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -72,6 +73,10 @@ def load_causal_lm(
         from hgpo_cli.models.trim import trim_last_mlp as install
 
         install(model)
+    if trim_last_attention:
+        from hgpo_cli.models.trim import trim_last_attention as install_attention
+
+        install_attention(model)
     if lora_rank > 0:
         from peft import LoraConfig, get_peft_model
 

@@ -20,8 +20,9 @@ Two more, in `hgpo_cli.dedup` (plain booleans, on by default): ``trainer.dedup_s
 with identical prompt and response tokens share one forward row in the log-prob passes and the update)
 and ``rollout.dedup_prefill`` (the HF engine prefills a prompt repeated within a generate call once, and the
 distinct prompts ``rollout.prefill_chunk`` at a time, in order of length); and
-``model.trim_last_mlp`` in `hgpo_cli.models.trim` (a forward that keeps the logits of its last n positions
-runs the last decoder layer's MLP there alone).
+``model.trim_last_mlp`` and ``model.trim_last_attention`` in `hgpo_cli.models.trim` (a forward that keeps
+the logits of its last n positions runs the last decoder layer's MLP, and without a KV cache the whole last
+layer, there alone).
 
 All of them change how the numbers are computed, never which: `tests/test_fast_paths.py` checks rollouts
 and updated weights against the plain paths.

@@ -104,7 +104,11 @@ class PolicyWorker:
         self.sharded = needs_fsdp(world_size, self.precision.mixed)
         if self.sharded:
             ensure_process_group(rank, world_size, dist_url, self.device)
-        trim = bool(model_cfg.get("trim_last_mlp", False))  # hgpo_cli/models/trim.py: same logits, faster
+        # hgpo_cli/models/trim.py: the same logits, faster
+        trim = {
+            "trim_last_mlp": bool(model_cfg.get("trim_last_mlp", False)),
+            "trim_last_attention": bool(model_cfg.get("trim_last_attention", False)),
+        }
         self.model = load_causal_lm(
             model_path,
             dtype=dtypes["master"],
@@ -112,7 +116,7 @@ class PolicyWorker:
             gradient_checkpointing=model_cfg["gradient_checkpointing"],
             lora_rank=model_cfg["lora_rank"],
             lora_alpha=model_cfg["lora_alpha"],
-            trim_last_mlp=trim,
+            **trim,
         )
         self.model = self._place(
             self.model,
@@ -136,7 +140,7 @@ class PolicyWorker:
                     model_path,
                     dtype=dtypes["compute"],
                     trust_remote_code=model_cfg["trust_remote_code"],
-                    trim_last_mlp=trim,
+                    **trim,
                 )
             )
             self.reference = self._place(reference, compute_dtype=None, offload=bool(fsdp.get("offload_reference")))

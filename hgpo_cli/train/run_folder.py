@@ -44,6 +44,7 @@ RESUMABLE: tuple[str, ...] = (
     "critic.num_gpus",
     "rollout.eval_temperature",
     "model.trim_last_mlp",  # where the last MLP runs: same logits, gradients to rounding
+    "model.trim_last_attention",  # where the last layer runs: the same
     "env.num_workers",
     "env.cpus_per_worker",
     "env.alfworld.check_timeout_s",
