@@ -4,12 +4,12 @@ SmolLM2-135M) with the plain paths and with the fast ones, side by side.
 Runs the real Trainer (Ray env workers, engine, policy worker, the real loss) twice in one process on the
 same seed, side by side: a Trainer with every fast path off (a separate HF engine actor with its own copy
 of the weights, synced after the update; a separate old-log-prob pass; samples in batch order; one forward
-row per step sample; every prompt prefilled; the last layer's MLP at every position) and one with the
-defaults (the engine in the policy worker; the old log-probs from the update's own forward pass when it is
-one optimizer step, else those the rollout recorded; micro-batches of similar lengths; identical step
-samples sharing one forward row; a prompt repeated within a generate call prefilled once; the last layer's
-MLP only where logits are kept; see hgpo_cli/train/fast_paths.py, hgpo_cli/dedup.py and
-hgpo_cli/models/trim.py).
+row per step sample; every prompt prefilled in one forward; the last layer at every position) and one with
+the defaults (the engine in the policy worker; the old log-probs from the update's own forward pass when it
+is one optimizer step, else those the rollout recorded; micro-batches of similar lengths; identical step
+samples sharing one forward row; a prompt repeated within a generate call prefilled once, the distinct ones
+8 at a time; the last layer's MLP and queries only where logits are kept; see hgpo_cli/train/fast_paths.py,
+hgpo_cli/dedup.py and hgpo_cli/models/trim.py).
 They take turns, iteration by iteration: `--warmup` iterations each (1; they pay what a run pays once: the
 env workers' first game loads, the first generate call), then `--timed` iterations each (3), summed. Both
 runs' iterations of one index fall in the same minute, so a change of the machine's speed (this shared
@@ -32,7 +32,9 @@ iteration, and fast seconds / floor seconds. Measured on the 2-core machine (res
 `default` (2026-12-07, about 3.5 minutes with the warm start cached) 1.45x and 1.40x in two runs (floor
 ratio 2.05x / 3.66x: the matmul throughput read 87 and 141 GFLOP/s), 1.44x (2.81x) in a third after the
 ALFWorld engine's shallow context copies; on an AVX-512 host that evening 1.49x (3.28x), then 1.60x (3.33x)
-with model.trim_last_mlp, and `smollm2` there 1.51x (1.67x; 10 minutes with SmolLM2's build); `smollm2`
+with model.trim_last_mlp, and `smollm2` there 1.51x (1.67x; 10 minutes with SmolLM2's build); in the
+sixth session (the same host kind) 1.46x, 1.70x with rollout.prefill_chunk, 1.82x (2.44x) with
+model.trim_last_attention; `smollm2`
 (2026-12-01, one cold iteration before the bench interleaved, 6.6 minutes with SmolLM2's first build)
 1.34x (2.15x).
 """
