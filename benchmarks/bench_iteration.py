@@ -54,28 +54,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
+from hgpo_cli.train.fast_paths import FAST_PATHS, PLAIN_PATHS  # noqa: E402 (after the sys.path insert)
+
 PHASES = ("rollout", "advantages", "log_probs", "update", "weight_sync")
-PLAIN = [
-    "rollout.share_policy=false",
-    "trainer.fuse_old_log_probs=false",
-    "trainer.old_log_probs_from_rollout=false",
-    "trainer.sort_by_length=false",
-    "trainer.dedup_samples=false",
-    "rollout.dedup_prefill=false",
-    "model.trim_last_mlp=false",
-    "model.trim_last_attention=false",
-]
-FAST = [
-    "rollout.share_policy=auto",
-    "trainer.fuse_old_log_probs=auto",
-    "trainer.old_log_probs_from_rollout=auto",
-    "trainer.sort_by_length=true",
-    "trainer.dedup_samples=true",
-    "rollout.dedup_prefill=true",
-    "model.trim_last_mlp=true",
-    "model.trim_last_attention=true",
-]
-RUNS = (("plain", PLAIN), ("fast", FAST))
+RUNS = (("plain", list(PLAIN_PATHS)), ("fast", list(FAST_PATHS)))
 
 
 def matmul_gflops(size: int = 1024, repeats: int = 8) -> float:

@@ -38,6 +38,28 @@ from hgpo_cli.errors import UserError
 from hgpo_cli.train.minibatch import plan_update
 
 SWITCH_VALUES = ("auto", "true", "false")
+# every path above as a dotted override, off and on (the defaults): `benchmarks/bench_iteration.py` times
+# the two side by side, and tests/test_train_e2e.py trains with both and compares rollouts and weights
+PLAIN_PATHS = (
+    "rollout.share_policy=false",
+    "trainer.fuse_old_log_probs=false",
+    "trainer.old_log_probs_from_rollout=false",
+    "trainer.sort_by_length=false",
+    "trainer.dedup_samples=false",
+    "rollout.dedup_prefill=false",
+    "model.trim_last_mlp=false",
+    "model.trim_last_attention=false",
+)
+FAST_PATHS = (
+    "rollout.share_policy=auto",
+    "trainer.fuse_old_log_probs=auto",
+    "trainer.old_log_probs_from_rollout=auto",
+    "trainer.sort_by_length=true",
+    "trainer.dedup_samples=true",
+    "rollout.dedup_prefill=true",
+    "model.trim_last_mlp=true",
+    "model.trim_last_attention=true",
+)
 
 
 def switch(value: Any, key: str) -> str:
