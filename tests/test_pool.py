@@ -4,6 +4,7 @@ parallel steps, and an actor killed mid-rollout."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,21 @@ def test_any_action_text_is_accepted(pool, tasks_and_plans) -> None:
     assert out[3].reward == 0 and not out[3].won and not out[3].done
 
 
+def wait_until_killed(worker, timeout_s: float = 60.0) -> None:
+    """`ray.kill` returns before the actor dies: a call sent at once can still reach the old process (it did
+    once, in a full `make test`). Wait until the actor answers no more (no restart) or answers restarted, holding no
+    environment."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if ray.get(worker.ping.remote(), timeout=timeout_s)["envs"] == 0:
+                return
+        except Exception:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the killed env worker still answers with its environments")
+
+
 @pytest.mark.parametrize("no_restart", [False, True])
 def test_worker_killed_mid_episode(pool, tasks_and_plans, no_restart: bool) -> None:
     _, tasks, plans = tasks_and_plans
@@ -106,6 +122,7 @@ def test_worker_killed_mid_episode(pool, tasks_and_plans, no_restart: bool) -> N
     # Envs 0-2 live on worker 0, 3-5 on worker 1.
     assert pool.assignment(6) == [0, 0, 0, 1, 1, 1]
     ray.kill(pool.workers[0], no_restart=no_restart)
+    wait_until_killed(pool.workers[0])
     second = {i: plans[env_tasks[i].task_id][1] for i in range(6)}
     out = pool.step(second)
     for i in range(3):
