@@ -99,16 +99,11 @@ def shared_prefill(
         return None
     if size < len(first) and not _plain_layers(model):
         size = len(first)  # sliding-window layers keep their own cache shape: one forward
-    lengths = attention[:, :-1].sum(-1).tolist()
-    order = sorted(range(len(first)), key=lambda u: lengths[first[u]])
     name = _cache_keyword(model)
-    keys_of: list[Any] = []  # per layer: (U, kv_heads, width, head_dim), zeros at the padding
-    values_of: list[Any] = []
-    for start in range(0, len(order), size):
-        members = order[start : start + size] if size < len(first) else list(range(len(first)))
-        span = max(lengths[first[u]] for u in members) if size < len(first) else width
-        if span == 0:
-            continue
+    lengths = attention[:, :-1].sum(-1).tolist()
+
+    def prefill(members: list[int], span: int) -> Any:
+        """The KV cache of the distinct prompts `members` (each but its last token), `span` columns wide."""
         rows = torch.tensor([first[u] for u in members], device=input_ids.device)
         ids = input_ids.index_select(0, rows)[:, width - span : width]
         mask = attention.index_select(0, rows)[:, width - span : width]
@@ -117,12 +112,24 @@ def shared_prefill(
         # logits of the last position only (as generate's own prefill): all of them would be (n, span, vocab)
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
         cache = getattr(out, name, None)
-        cache = out.past_key_values if cache is None else cache
-        if size == len(first):  # one forward: its cache, copied to the repeats
-            cache.reorder_cache(torch.tensor(row_of, device=input_ids.device))  # (U, ...) -> (B, ...) per layer
-            return {name: cache}
+        return out.past_key_values if cache is None else cache
+
+    select = torch.tensor(row_of, device=input_ids.device)
+    if size == len(first):  # one forward: its cache, copied to the repeats
+        cache = prefill(list(range(len(first))), width)
+        cache.reorder_cache(select)  # (U, ...) -> (B, ...) per layer
+        return {name: cache}
+    order = sorted(range(len(first)), key=lambda u: lengths[first[u]])
+    keys_of: list[Any] = []  # per layer: (U, kv_heads, width, head_dim), zeros at the padding
+    values_of: list[Any] = []
+    for start in range(0, len(order), size):
+        members = order[start : start + size]
+        span = max(lengths[first[u]] for u in members)
+        if span == 0:
+            continue
         index = torch.tensor(members, device=input_ids.device)
-        for layer, (k, v) in enumerate((lay.keys, lay.values) for lay in cache.layers):
+        for layer, cached in enumerate(prefill(members, span).layers):
+            k, v = cached.keys, cached.values
             if layer == len(keys_of):
                 keys_of.append(k.new_zeros((len(first), k.shape[1], width, k.shape[3])))
                 values_of.append(v.new_zeros((len(first), v.shape[1], width, v.shape[3])))
@@ -130,7 +137,6 @@ def shared_prefill(
             values_of[layer][index, :, width - span :] = v
     from transformers import DynamicCache
 
-    select = torch.tensor(row_of, device=input_ids.device)
     data = [(k.index_select(0, select), v.index_select(0, select)) for k, v in zip(keys_of, values_of, strict=True)]
     return {name: DynamicCache(ddp_cache_data=data, config=model.config)}
 

@@ -21,11 +21,12 @@ with identical prompt and response tokens share one forward row in the log-prob 
 and ``rollout.dedup_prefill`` (the HF engine prefills a prompt repeated within a generate call once, and the
 distinct prompts ``rollout.prefill_chunk`` at a time, in order of length); and
 ``model.trim_last_mlp`` and ``model.trim_last_attention`` in `hgpo_cli.models.trim` (a forward that keeps
-the logits of its last n positions runs the last decoder layer's MLP, and without a KV cache the whole last
-layer, there alone).
+the logits of its last n positions runs the last decoder layer's MLP, or the whole last layer, there alone;
+the positions before still give their keys and values).
 
-All of them change how the numbers are computed, never which: `tests/test_fast_paths.py` checks rollouts
-and updated weights against the plain paths.
+All of them change how the numbers are computed, never which: `tests/test_fast_paths.py` and the trim tests
+check rollouts, logits, gradients and updated weights against the plain paths one by one, and
+`tests/test_train_e2e.py` a whole run with all of them (`FAST_PATHS`) against one with none (`PLAIN_PATHS`).
 """
 
 from __future__ import annotations
