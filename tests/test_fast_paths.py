@@ -337,7 +337,9 @@ def test_identical_samples_share_a_forward_pass_with_the_same_log_probs_and_upda
     samples = base + [TrainSample(s.prompt_ids, s.response_ids, advantage=float(rng.normal())) for s in copies]
     results = {}
     for dedup in (False, True):
-        cfg = trainer_cfg(ppo_mini_batch_size=4, micro_batch_size=2, dedup_samples=dedup, loss_scale="global")
+        cfg = trainer_cfg(
+            ppo_mini_batch_size=4, micro_batch_size=2, dedup_samples=dedup, loss_scale="global", share_prompts=False
+        )
         worker = PolicyWorker(path, model_settings(), cfg, temperature=TEMPERATURE)
         rows = rows_counter(worker)
         answers = worker.log_probs(samples, True)

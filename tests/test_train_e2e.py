@@ -131,9 +131,12 @@ def test_the_fast_paths_roll_out_and_train_as_the_plain_ones(straight_run, tiny_
     expected, trained = policy_weights(out), policy_weights(straight_run[0])
     initial = load_file(str(tiny_model_dir / "model.safetensors"))
     assert max((expected[k] - initial[k]).abs().max().item() for k in initial) > 1e-4
-    # measured 3.5e-7 apart, against updates of up to 4e-3
-    for name, value in expected.items():
-        torch.testing.assert_close(trained[name], value, rtol=0, atol=5e-6)
+    # updates of up to 4e-3. AdamW divides by the root of the squared gradients, so an entry whose gradients are
+    # near 0 turns float rounding into a step of up to lr = 1e-3: measured, 76 of 393k entries more than 1e-6
+    # apart (at most 1.9e-5, a rare token's embedding), every other within 1e-6
+    diff = torch.cat([(trained[name] - value).abs().flatten() for name, value in expected.items()])
+    assert float(diff.max()) < 5e-5
+    assert float((diff > 1e-6).float().mean()) < 1e-3
 
 
 def test_resume_after_kill_matches_straight_run(straight_run, tiny_model_dir, cache_dir, tmp_path):

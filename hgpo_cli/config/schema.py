@@ -272,6 +272,13 @@ class TrainerConfig:
         "and the update (each still enters the loss with its own advantage); with loss_scale=global the "
         "update's micro-batches hold micro_batch_size distinct rows and all their copies.",
     )
+    share_prompts: bool = _f(
+        True,
+        "Step samples with the same prompt share one packed forward row (the prompt once, then each distinct "
+        "response, masked to see only the prompt and itself) in the log-prob passes and, with "
+        "loss_scale=global, the update, whose micro-batches then hold micro_batch_size distinct prompts and "
+        "all their samples. Needs the sdpa or eager attention (a 4D mask); otherwise off.",
+    )
     fuse_old_log_probs: str = _f(
         "auto",
         "auto, true or false: when the update is one optimizer step (one epoch, one mini-batch), take the old "

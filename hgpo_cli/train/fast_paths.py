@@ -16,17 +16,20 @@
   separate pass up to float rounding only (the cached one-token-at-a-time forward sums in another order
   than the full-sequence one), so the first step's ratios are 1 +- ~1e-6 instead of 1 +- ~1e-7.
 
-Two more, in `hgpo_cli.dedup` (plain booleans, on by default): ``trainer.dedup_samples`` (step samples
+Plain booleans, on by default: in `hgpo_cli.dedup`: ``trainer.dedup_samples`` (step samples
 with identical prompt and response tokens share one forward row in the log-prob passes and the update)
 and ``rollout.dedup_prefill`` (the HF engine prefills a prompt repeated within a generate call once, and the
-distinct prompts ``rollout.prefill_chunk`` at a time, in order of length); and
+distinct prompts ``rollout.prefill_chunk`` at a time, in order of length); ``trainer.share_prompts`` in
+`hgpo_cli.train.shared_prompts` (step samples with the same prompt and other responses share one packed
+row: the prompt once, each response masked to see the prompt and itself); and
 ``model.trim_last_mlp`` and ``model.trim_last_attention`` in `hgpo_cli.models.trim` (a forward that keeps
 the logits of its last n positions runs the last decoder layer's MLP, or the whole last layer, there alone;
 the positions before still give their keys and values).
 
-All of them change how the numbers are computed, never which: `tests/test_fast_paths.py` and the trim tests
-check rollouts, logits, gradients and updated weights against the plain paths one by one, and
-`tests/test_train_e2e.py` a whole run with all of them (`FAST_PATHS`) against one with none (`PLAIN_PATHS`).
+All of them change how the numbers are computed, never which: `tests/test_fast_paths.py`,
+`tests/test_shared_prompts.py` and the trim tests check rollouts, logits, gradients and updated weights
+against the plain paths one by one, and `tests/test_train_e2e.py` a whole run with all of them
+(`FAST_PATHS`) against one with none (`PLAIN_PATHS`).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ PLAIN_PATHS = (
     "trainer.old_log_probs_from_rollout=false",
     "trainer.sort_by_length=false",
     "trainer.dedup_samples=false",
+    "trainer.share_prompts=false",
     "rollout.dedup_prefill=false",
     "model.trim_last_mlp=false",
     "model.trim_last_attention=false",
@@ -57,6 +61,7 @@ FAST_PATHS = (
     "trainer.old_log_probs_from_rollout=auto",
     "trainer.sort_by_length=true",
     "trainer.dedup_samples=true",
+    "trainer.share_prompts=true",
     "rollout.dedup_prefill=true",
     "model.trim_last_mlp=true",
     "model.trim_last_attention=true",

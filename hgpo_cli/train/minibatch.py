@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,6 +127,18 @@ def _row_chunks(positions: list[int], size: int, keys: Sequence[Hashable]) -> li
     return [[p for group in groups[i : i + size] for p in group] for i in range(0, len(groups), size)]
 
 
+def _prompt_chunks(
+    positions: list[int], size: int, prompt_keys: Sequence[Hashable], packed: Callable[[list[int]], int], sort: bool
+) -> list[list[int]]:
+    """Micro-batches of at most `size` distinct prompts (`prompt_keys[position]`), each with every sample of
+    it in this share (one packed row per prompt; see hgpo_cli.train.shared_prompts); with `sort`, the
+    prompts in order of their packed rows' lengths (`packed(group)`)."""
+    groups = group_by_key(positions, prompt_keys)
+    if sort:
+        groups.sort(key=lambda group: (packed(group), group[0]))
+    return [[p for group in groups[i : i + size] for p in group] for i in range(0, len(groups), size)]
+
+
 def _rank_layout(order: list[int], lengths: list[int], world_size: int, balance: bool) -> list[list[int]]:
     """Each rank's share of ``order`` (as values of ``order``): balanced equal-size partitions kept in
     order when ``balance`` and the size divides, else every ``world_size``-th element."""
@@ -153,6 +165,7 @@ def plan_update(
     seed: int = 0,
     sort_by_length: bool = False,
     row_keys: Sequence[Hashable] | None = None,
+    prompt_keys: Sequence[Hashable] | None = None,
 ) -> UpdatePlan:
     """The optimizer steps of one PPO update over N samples.
 
@@ -165,6 +178,11 @@ def plan_update(
     loss_scale=global, a micro-batch holds up to `micro_batch_size` distinct rows and every copy of them
     in the rank's share of the mini-batch (its weight counts all of them), so identical samples share
     one forward pass. Ignored under loss_scale=micro, whose micro-batch make-up is part of the loss.
+    prompt_keys: (N,) each sample's prompt (trainer.share_prompts); with loss_scale=global, a micro-batch
+    holds up to `micro_batch_size` distinct prompts and every sample of them in the rank's share of the
+    mini-batch (one packed row per prompt), in order of the packed rows' lengths under sort_by_length
+    (each distinct response counted once: the distinct rows of `row_keys`, else every sample). Ignored
+    under loss_scale=micro.
     """
     if loss_scale not in LOSS_SCALES:
         raise ValueError(f"unknown loss_scale {loss_scale!r}; allowed: {', '.join(LOSS_SCALES)}")
@@ -183,6 +201,13 @@ def plan_update(
     total = [total_lengths[i] for i in samples]
     token_mean = agg_mode == "token-mean"
     keys = [row_keys[i] for i in samples] if row_keys is not None and loss_scale == "global" else None
+    prompts = [prompt_keys[i] for i in samples] if prompt_keys is not None and loss_scale == "global" else None
+
+    def packed(group: list[int]) -> int:
+        """Tokens of the packed row of `group` (positions sharing a prompt): the prompt once, each
+        distinct response once."""
+        distinct = list({keys[p]: p for p in group}.values()) if keys is not None else group
+        return total[group[0]] - resp[group[0]] + sum(resp[p] for p in distinct)
 
     def units(positions: list[int]) -> int:
         return sum(resp[p] for p in positions) if token_mean else sum(1 for p in positions if resp[p] > 0)
@@ -205,7 +230,9 @@ def plan_update(
                 micros = []
                 if sort_by_length and loss_scale == "global":
                     part = sorted(part, key=lambda p: (total[p], p))
-                if keys is None:
+                if prompts is not None:
+                    chunks = _prompt_chunks(part, micro_batch_size, prompts, packed, sort_by_length)
+                elif keys is None:
                     chunks = _micro_chunks(part, micro_batch_size)
                 else:
                     chunks = _row_chunks(part, micro_batch_size, keys)

@@ -34,6 +34,13 @@ from hgpo_cli.train.sharding import (
     needs_fsdp,
     shard_model,
 )
+from hgpo_cli.train.shared_prompts import (
+    SUPPORTED_ATTENTION,
+    attention_implementation,
+    pack_by_prompt,
+    packed_response_logits,
+    prompt_micro_batches,
+)
 from hgpo_cli.train.weight_sync import buckets, full_state_dict, full_state_items
 
 
@@ -144,6 +151,9 @@ class PolicyWorker:
                 )
             )
             self.reference = self._place(reference, compute_dtype=None, offload=bool(fsdp.get("offload_reference")))
+        # trainer.share_prompts needs an attention that takes a 4D mask
+        self.attention = attention_implementation(self.model)
+        self.share_prompts = bool(trainer.get("share_prompts", False)) and self.attention in SUPPORTED_ATTENTION
         self.tokenizer = load_tokenizer(model_path)
         self.pad_id = self.tokenizer.pad_token_id
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -186,7 +196,6 @@ class PolicyWorker:
         `report_progress`."""
         self.model.eval()
         out: list[dict[str, list[float] | None]] = []
-        size = self.trainer["micro_batch_size"]
         # trainer.dedup_samples: one pass per distinct (prompt, response) row of each share, answers copied
         # to every sample with that row
         share_of = [samples[r :: self.world_size] for r in range(self.world_size)]
@@ -194,24 +203,15 @@ class PolicyWorker:
         distinct = [[share_of[r][i] for i in rows_of[r][0]] for r in range(self.world_size)]
         # trainer.sort_by_length: each share in order of length, so a micro-batch pads little (each sample's
         # log-probs do not depend on the others in its micro-batch); the answers go back to the share's order
-        sort = bool(self.trainer.get("sort_by_length", False))
-        orders = [length_order(distinct[r], sort) for r in range(self.world_size)]
-        shares = [chunks([distinct[r][i] for i in orders[r]], size) for r in range(self.world_size)]
+        micro_of = [self._log_prob_micro_batches(distinct[r]) for r in range(self.world_size)]
+        orders = [[i for micro in micro_of[r] for i in micro] for r in range(self.world_size)]
+        shares = [[[distinct[r][i] for i in micro] for micro in micro_of[r]] for r in range(self.world_size)]
         passes = list(lockstep_micro_batches(shares, self.rank))
         for done, (micro, real) in enumerate(passes, start=1):
-            batch = self._to_device(collate(micro, self.pad_id))
-            targets = response_targets(batch)
-            with self._autocast():
-                old = None
-                if with_old:
-                    old = token_log_probs(response_logits(self.model, batch, self.temperature), targets).cpu()
-                ref = None
-                if self.reference is not None:
-                    ref = token_log_probs(response_logits(self.reference, batch, self.temperature), targets).cpu()
+            old, ref, width = self._pass_log_probs(micro, with_old)
             report_progress(progress, self.rank, done, len(passes))
             for i, sample in enumerate(micro if real else []):
                 n = len(sample.response_ids)
-                width = batch.response_width
                 out.append(
                     {
                         "old": (old[i, width - n :].tolist() if n else []) if old is not None else None,
@@ -223,6 +223,44 @@ class PolicyWorker:
         for position, answer in zip(orders[self.rank], out, strict=True):
             by_row[position] = answer
         return [{k: None if v is None else list(v) for k, v in by_row[row].items()} for row in rows_of[self.rank][1]]
+
+    def _log_prob_micro_batches(self, share: list[TrainSample]) -> list[list[int]]:
+        """Positions of `share` in the micro-batches of a log-prob pass: `micro_batch_size` samples each, in
+        order of length under trainer.sort_by_length; under trainer.share_prompts `micro_batch_size`
+        distinct prompts each (one packed row per prompt)."""
+        size, sort = self.trainer["micro_batch_size"], bool(self.trainer.get("sort_by_length", False))
+        if self.share_prompts:
+            return prompt_micro_batches(share, size, sort)
+        return chunks(length_order(share, sort), size)
+
+    def _pass_log_probs(
+        self, micro: list[TrainSample], with_old: bool
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
+        """(old (B, R) or None, reference (B, R) or None, R) log-probs of one micro-batch on the host, from
+        one row per sample or, under trainer.share_prompts, one packed row per prompt."""
+        models = [self.model if with_old else None, self.reference]
+        if self.share_prompts:
+            packed = pack_by_prompt(micro, self.pad_id).to(self.device)
+            with self._autocast():
+                answers = [
+                    None
+                    if model is None
+                    else token_log_probs(
+                        packed_response_logits(model, packed, self.temperature, self.attention), packed.targets
+                    ).cpu()
+                    for model in models
+                ]
+            return answers[0], answers[1], packed.response_width
+        batch = self._to_device(collate(micro, self.pad_id))
+        targets = response_targets(batch)
+        with self._autocast():
+            answers = [
+                None
+                if model is None
+                else token_log_probs(response_logits(model, batch, self.temperature), targets).cpu()
+                for model in models
+            ]
+        return answers[0], answers[1], batch.response_width
 
     def _distinct_rows(self, share: list[TrainSample]) -> tuple[list[int], list[int]]:
         """`unique_rows` of the share's (prompt, response) rows under trainer.dedup_samples, else identity."""
@@ -272,6 +310,7 @@ class PolicyWorker:
             seed=seed,
             sort_by_length=bool(cfg.get("sort_by_length", False)),
             row_keys=[row_key(s) for s in samples] if cfg.get("dedup_samples", False) else None,
+            prompt_keys=[tuple(s.prompt_ids) for s in samples] if self.share_prompts else None,
         )
         if len(plan.steps) > 1 and any(s.old_log_probs is None for s in samples):
             raise RuntimeError("old log-probs missing for an update of several optimizer steps")
@@ -340,17 +379,14 @@ class PolicyWorker:
         """The configured policy objective (PPO + KL - entropy) of one micro-batch, with its statistics."""
         cfg = self.trainer
         batch = self._to_device(collate(micro, self.pad_id))
-        first, row_of = self._distinct_rows(micro)
-        rows = batch if len(first) == len(micro) else self._to_device(collate([micro[i] for i in first], self.pad_id))
-        with self._autocast():
-            logits = response_logits(self.model, rows, self.temperature)
-        log_probs = token_log_probs(logits, response_targets(rows))
-        entropy = entropy_from_logits(logits) if with_entropy else None
-        if rows is not batch:  # each sample takes its row's values: (U, R) -> (B, R), gradients summed per row
-            assert rows.response_width == batch.response_width
-            index = torch.tensor(row_of, device=log_probs.device)
-            log_probs = log_probs.index_select(0, index)
-            entropy = entropy.index_select(0, index) if entropy is not None else None
+        if self.share_prompts:  # one packed row per distinct prompt, each sample's logits gathered from it
+            packed = pack_by_prompt(micro, self.pad_id).to(self.device)
+            with self._autocast():
+                logits = packed_response_logits(self.model, packed, self.temperature, self.attention)
+            log_probs = token_log_probs(logits, packed.targets)
+            entropy = entropy_from_logits(logits) if with_entropy else None
+        else:
+            log_probs, entropy = self._row_log_probs(micro, batch, with_entropy)
         # no old log-probs: a one-step update, whose forward runs on the weights they would come from
         old = batch.old_log_probs if batch.old_log_probs is not None else log_probs.detach()
         return policy_objective(
@@ -369,6 +405,24 @@ class PolicyWorker:
             use_kl_loss=self.reference is not None,
             agg_mode=cfg["loss_agg_mode"],
         )
+
+    def _row_log_probs(
+        self, micro: list[TrainSample], batch: Any, with_entropy: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, R) log-probs and entropies of the micro-batch, one forward row per sample, or per distinct
+        row under trainer.dedup_samples (each sample takes its row's values; gradients summed per row)."""
+        first, row_of = self._distinct_rows(micro)
+        rows = batch if len(first) == len(micro) else self._to_device(collate([micro[i] for i in first], self.pad_id))
+        with self._autocast():
+            logits = response_logits(self.model, rows, self.temperature)
+        log_probs = token_log_probs(logits, response_targets(rows))
+        entropy = entropy_from_logits(logits) if with_entropy else None
+        if rows is not batch:
+            assert rows.response_width == batch.response_width
+            index = torch.tensor(row_of, device=log_probs.device)
+            log_probs = log_probs.index_select(0, index)
+            entropy = entropy.index_select(0, index) if entropy is not None else None
+        return log_probs, entropy
 
     def loss_on(self, samples: list[TrainSample]) -> float:
         """The policy objective (without the entropy bonus) on a fixed batch, no update: tests, diagnostics."""
