@@ -427,6 +427,49 @@ def test_distinct_prompts_are_prefilled_in_chunks_by_length_and_sample_the_same_
         assert calls[len(expected)] == (len(prompts), 1)  # then generate runs the last prompt token of every row
 
 
+def test_the_prefilled_cache_has_room_and_decode_steps_write_in_place(tiny_model_dir):
+    """shared_prefill(room=n): each layer's keys and values are the front of a buffer n columns wider;
+    generate's decode steps fill that room in place (no concatenation of the whole cache) and sample
+    bit-identical tokens and log-probs to a cache without room; one step too many falls back to concatenating."""
+    from hgpo_cli.engines.hf import shared_prefill
+    from hgpo_cli.engines.kv_room import RoomyLayer
+
+    path = str(tiny_model_dir)
+    model, tokenizer = load_causal_lm(path, dtype="float32"), load_tokenizer(path)
+    distinct = prompts_of(tokenizer, 5)
+    prompts = [distinct[i] for i in (4, 0, 2, 2, 1, 3, 0, 4)]
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    keys = [tuple(p) for p in prompts]
+    runs = {}
+    for room in (0, 6):
+        torch.manual_seed(11)
+        with torch.no_grad():
+            cached = shared_prefill(model, ids, mask, keys, chunk=2, room=room)
+            cache = next(iter(cached.values()))
+            buffers = [layer.key_buffer for layer in cache.layers] if room else []
+            out = model.generate(
+                input_ids=ids, attention_mask=mask, **cached, do_sample=True, temperature=TEMPERATURE, top_k=None,
+                max_new_tokens=8, min_new_tokens=8, pad_token_id=0, output_scores=True, return_dict_in_generate=True,
+            )  # fmt: skip
+        runs[room] = (out.sequences, torch.stack(out.scores), cache, buffers)
+    (tokens, scores, plain_cache, _), (room_tokens, room_scores, cache, buffers) = runs[0], runs[6]
+    assert torch.equal(room_tokens, tokens) and torch.equal(room_scores, scores)
+    assert all(type(layer) is RoomyLayer for layer in cache.layers)
+    assert all(type(layer) is not RoomyLayer for layer in plain_cache.layers)
+    # the cache holds every prompt token and the 7 generated tokens fed back; the room (6 columns) took the
+    # last prompt token and 5 of them in place, then the layer concatenated as a DynamicLayer does
+    assert cache.get_seq_length() == plain_cache.get_seq_length() == width - 1 + 1 + 7
+    for layer, plain_layer, buffer in zip(cache.layers, plain_cache.layers, buffers, strict=True):
+        assert buffer.shape[-2] == width - 1 + 6 and layer.keys.data_ptr() != buffer.data_ptr()
+        assert torch.equal(buffer, plain_layer.keys[..., : width + 5, :])
+        assert torch.equal(layer.keys, plain_layer.keys)
+    layer = RoomyLayer(torch.zeros(2, 1, 5, 4), torch.zeros(2, 1, 5, 4), length=3)
+    keys, _ = layer.update(torch.ones(2, 1, 1, 4), torch.ones(2, 1, 1, 4))
+    assert keys.shape[-2] == 4 and keys.data_ptr() == layer.key_buffer.data_ptr() and float(layer.key_buffer.sum()) == 8
+
+
 def test_chunked_prefill_falls_back_to_one_forward_for_sliding_window_caches():
     """A sliding-window model's cache layers are not plain key/value tensors: `shared_prefill` prefills its
     distinct prompts in one forward instead of assembling chunks."""

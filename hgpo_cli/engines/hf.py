@@ -73,7 +73,7 @@ def _plain_layers(model: Any) -> bool:
 
 
 def shared_prefill(
-    model: Any, input_ids: Any, attention: Any, keys: list[tuple[int, ...]], chunk: int = 0
+    model: Any, input_ids: Any, attention: Any, keys: list[tuple[int, ...]], chunk: int = 0, room: int = 0
 ) -> dict[str, Any] | None:
     """A KV cache of every row's prompt but its last token, computed once per distinct prompt and copied to
     the rows that repeat it; None when no prompt repeats and `chunk` would not split the batch (generate's
@@ -85,8 +85,9 @@ def shared_prefill(
     sorting pads less); 0: all in one forward. Position ids are those `generate` derives from the attention
     mask, so `generate` with this cache processes the last prompt token and samples as it would have from
     the full prompt: the same distribution, computed in other batch shapes (log-probs equal to float
-    rounding; measured 3e-6 on the main job's prompts). Returns the keyword arguments to pass on to
-    `generate`.
+    rounding; measured 3e-6 on the main job's prompts). `room` > 0 (the tokens `generate` will add): the
+    chunked cache keeps that many spare columns per layer, so decode steps write in place
+    (`hgpo_cli.engines.kv_room`; bit-identical). Returns the keyword arguments to pass on to `generate`.
     """
     import torch
 
@@ -120,7 +121,7 @@ def shared_prefill(
         cache.reorder_cache(select)  # (U, ...) -> (B, ...) per layer
         return {name: cache}
     order = sorted(range(len(first)), key=lambda u: lengths[first[u]])
-    keys_of: list[Any] = []  # per layer: (U, kv_heads, width, head_dim), zeros at the padding
+    keys_of: list[Any] = []  # per layer: (U, kv_heads, width + room, head_dim), zeros at the padding
     values_of: list[Any] = []
     for start in range(0, len(order), size):
         members = order[start : start + size]
@@ -131,13 +132,17 @@ def shared_prefill(
         for layer, cached in enumerate(prefill(members, span).layers):
             k, v = cached.keys, cached.values
             if layer == len(keys_of):
-                keys_of.append(k.new_zeros((len(first), k.shape[1], width, k.shape[3])))
-                values_of.append(v.new_zeros((len(first), v.shape[1], width, v.shape[3])))
-            keys_of[layer][index, :, width - span :] = k
-            values_of[layer][index, :, width - span :] = v
+                keys_of.append(k.new_zeros((len(first), k.shape[1], width + room, k.shape[3])))
+                values_of.append(v.new_zeros((len(first), v.shape[1], width + room, v.shape[3])))
+            keys_of[layer][index, :, width - span : width] = k
+            values_of[layer][index, :, width - span : width] = v
+    data = [(k.index_select(0, select), v.index_select(0, select)) for k, v in zip(keys_of, values_of, strict=True)]
+    if room > 0:
+        from hgpo_cli.engines.kv_room import cache_with_room
+
+        return {name: cache_with_room(model.config, data, width)}
     from transformers import DynamicCache
 
-    data = [(k.index_select(0, select), v.index_select(0, select)) for k, v in zip(keys_of, values_of, strict=True)]
     return {name: DynamicCache(ddp_cache_data=data, config=model.config)}
 
 
@@ -149,7 +154,7 @@ class HFEngine:
     `dedup_prefill` (rollout.dedup_prefill): a prompt that several rows of a batch repeat (a group's first
     turn, rollouts that met the same state with the same memory: a quarter of the main job's prompts) is
     prefilled once, and the distinct prompts `prefill_chunk` at a time (rollout.prefill_chunk; see
-    `shared_prefill`).
+    `shared_prefill`), into a cache with room for the reply's tokens (`hgpo_cli.engines.kv_room`).
     """
 
     def __init__(
@@ -196,7 +201,9 @@ class HFEngine:
             cached = None
             if self.dedup_prefill:
                 keys = [tuple(p) for p in prompts]
-                cached = shared_prefill(self.model, input_ids, attention, keys, self.prefill_chunk)
+                cached = shared_prefill(
+                    self.model, input_ids, attention, keys, self.prefill_chunk, room=settings.max_new_tokens
+                )
             result = self.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention,
