@@ -8,8 +8,9 @@ row per step sample; every prompt prefilled in one forward; the last layer at ev
 the defaults (the engine in the policy worker; the old log-probs from the update's own forward pass when it
 is one optimizer step, else those the rollout recorded; micro-batches of similar lengths; identical step
 samples sharing one forward row; a prompt repeated within a generate call prefilled once, the distinct ones
-8 at a time; the last layer's MLP and queries only where logits are kept; see hgpo_cli/train/fast_paths.py,
-hgpo_cli/dedup.py and hgpo_cli/models/trim.py).
+8 at a time, into a KV cache with room for the reply; the last layer's MLP and queries only where logits are
+kept; step samples with the same prompt in one packed row; see hgpo_cli/train/fast_paths.py, hgpo_cli/dedup.py,
+hgpo_cli/models/trim.py and hgpo_cli/train/shared_prompts.py).
 They take turns, iteration by iteration: `--warmup` iterations each (1; they pay what a run pays once: the
 env workers' first game loads, the first generate call), then `--timed` iterations each (3), summed. Both
 runs' iterations of one index fall in the same minute, so a change of the machine's speed (this shared
@@ -34,7 +35,8 @@ ratio 2.05x / 3.66x: the matmul throughput read 87 and 141 GFLOP/s), 1.44x (2.81
 ALFWorld engine's shallow context copies; on an AVX-512 host that evening 1.49x (3.28x), then 1.60x (3.33x)
 with model.trim_last_mlp, and `smollm2` there 1.51x (1.67x; 10 minutes with SmolLM2's build); in the
 sixth session (the same host kind) 1.46x, 1.70x with rollout.prefill_chunk, 1.82x (2.44x) with
-model.trim_last_attention; `smollm2`
+model.trim_last_attention; in the seventh that code read 1.98x, and with trainer.share_prompts and the KV
+cache's room 2.11x, 1.96x and 1.95x (2.40-2.61x) in three runs; `smollm2`
 (2026-12-01, one cold iteration before the bench interleaved, 6.6 minutes with SmolLM2's first build)
 1.34x (2.15x).
 """
