@@ -10,6 +10,12 @@ from hgpo_cli.errors import UserError
 DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
+def attention_implementation(model: Any) -> str:
+    """The attention kernel a HF model runs (`config._attn_implementation`: sdpa, eager, flash_attention_2 ...;
+    "" when unknown)."""
+    return str(getattr(getattr(model, "config", None), "_attn_implementation", "") or "")
+
+
 def resolve_model_path(path: str) -> str:
     """A local folder or HF id for `path`; builds embedded models into the cache on first use."""
     if path.startswith("embedded:"):

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from hgpo_cli.models.loading import attention_implementation
+
 _MARK = "_hgpo_trimmed_last_mlp"
 
 
@@ -171,7 +173,7 @@ def trim_last_attention(model: torch.nn.Module) -> bool:
     the MLP trim. Returns False (and hooks nothing) when the last layer is not one `attention_trimmable`
     knows; installing twice is a no-op."""
     layer = last_layer(model)
-    implementation = str(getattr(getattr(model, "config", None), "_attn_implementation", ""))
+    implementation = attention_implementation(model)
     if not attention_trimmable(layer, implementation):
         return False
     if getattr(model, _ATTENTION_MARK, False):

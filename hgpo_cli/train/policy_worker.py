@@ -19,6 +19,7 @@ import torch
 
 from hgpo_cli.dedup import row_key, unique_rows
 from hgpo_cli.distributed import set_torch_threads
+from hgpo_cli.models.loading import attention_implementation
 from hgpo_cli.train.batch import TrainSample, chunks, collate, response_logits, response_targets
 from hgpo_cli.train.dist_checkpoint import export_hf, has_sharded, load_rng, load_sharded, save_rng, save_sharded
 from hgpo_cli.train.fast_paths import length_order
@@ -36,7 +37,6 @@ from hgpo_cli.train.sharding import (
 )
 from hgpo_cli.train.shared_prompts import (
     SUPPORTED_ATTENTION,
-    attention_implementation,
     pack_by_prompt,
     packed_response_logits,
     prompt_micro_batches,

@@ -26,7 +26,6 @@ import torch
 __all__ = [
     "SUPPORTED_ATTENTION",
     "PackedPrompts",
-    "attention_implementation",
     "pack_by_prompt",
     "packed_response_logits",
     "prompt_micro_batches",
@@ -61,11 +60,6 @@ class PackedPrompts:
 
 
 _TENSORS = ("input_ids", "attention_mask", "position_ids", "rows", "columns", "targets")
-
-
-def attention_implementation(model: torch.nn.Module) -> str:
-    """The attention kernel a HF model runs (`config._attn_implementation`: sdpa, eager, flash_attention_2 ...)."""
-    return str(getattr(getattr(model, "config", None), "_attn_implementation", ""))
 
 
 def prompt_micro_batches(samples: Sequence[Any], size: int, sort: bool) -> list[list[int]]:
