@@ -241,26 +241,20 @@ class PolicyWorker:
         models = [self.model if with_old else None, self.reference]
         if self.share_prompts:
             packed = pack_by_prompt(micro, self.pad_id).to(self.device)
-            with self._autocast():
-                answers = [
-                    None
-                    if model is None
-                    else token_log_probs(
-                        packed_response_logits(model, packed, self.temperature, self.attention), packed.targets
-                    ).cpu()
-                    for model in models
-                ]
-            return answers[0], answers[1], packed.response_width
-        batch = self._to_device(collate(micro, self.pad_id))
-        targets = response_targets(batch)
+            targets, width = packed.targets, packed.response_width
+
+            def logits_of(model: torch.nn.Module) -> torch.Tensor:
+                return packed_response_logits(model, packed, self.temperature, self.attention)
+        else:
+            batch = self._to_device(collate(micro, self.pad_id))
+            targets, width = response_targets(batch), batch.response_width
+
+            def logits_of(model: torch.nn.Module) -> torch.Tensor:
+                return response_logits(model, batch, self.temperature)
+
         with self._autocast():
-            answers = [
-                None
-                if model is None
-                else token_log_probs(response_logits(model, batch, self.temperature), targets).cpu()
-                for model in models
-            ]
-        return answers[0], answers[1], batch.response_width
+            answers = [None if m is None else token_log_probs(logits_of(m), targets).cpu() for m in models]
+        return answers[0], answers[1], width
 
     def _distinct_rows(self, share: list[TrainSample]) -> tuple[list[int], list[int]]:
         """`unique_rows` of the share's (prompt, response) rows under trainer.dedup_samples, else identity."""
