@@ -49,6 +49,7 @@ __all__ = [
     "balanced_partitions",
     "padding_copies",
     "plan_update",
+    "prompt_chunks",
 ]
 
 LOSS_SCALES: tuple[str, ...] = ("micro", "global")
@@ -127,7 +128,7 @@ def _row_chunks(positions: list[int], size: int, keys: Sequence[Hashable]) -> li
     return [[p for group in groups[i : i + size] for p in group] for i in range(0, len(groups), size)]
 
 
-def _prompt_chunks(
+def prompt_chunks(
     positions: list[int], size: int, prompt_keys: Sequence[Hashable], packed: Callable[[list[int]], int], sort: bool
 ) -> list[list[int]]:
     """Micro-batches of at most `size` distinct prompts (`prompt_keys[position]`), each with every sample of
@@ -231,7 +232,7 @@ def plan_update(
                 if sort_by_length and loss_scale == "global":
                     part = sorted(part, key=lambda p: (total[p], p))
                 if prompts is not None:
-                    chunks = _prompt_chunks(part, micro_batch_size, prompts, packed, sort_by_length)
+                    chunks = prompt_chunks(part, micro_batch_size, prompts, packed, sort_by_length)
                 elif keys is None:
                     chunks = _micro_chunks(part, micro_batch_size)
                 else:

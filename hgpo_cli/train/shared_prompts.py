@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from hgpo_cli.train.minibatch import prompt_chunks
+
 __all__ = [
     "SUPPORTED_ATTENTION",
     "PackedPrompts",
@@ -65,21 +67,14 @@ _TENSORS = ("input_ids", "attention_mask", "position_ids", "rows", "columns", "t
 def prompt_micro_batches(samples: Sequence[Any], size: int, sort: bool) -> list[list[int]]:
     """Indices into `samples` in micro-batches of at most `size` distinct prompts, every sample of a prompt
     in its micro-batch; with `sort`, the prompts in order of their packed rows' lengths (the prompt once,
-    each distinct response once), so that a micro-batch pads little."""
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, sample in enumerate(samples):
-        groups.setdefault(tuple(sample.prompt_ids), []).append(i)
-    ordered = list(groups.items())
-    if sort:
+    each distinct response once), so that a micro-batch pads little (`minibatch.prompt_chunks`)."""
 
-        def length(item: tuple[tuple[int, ...], list[int]]) -> tuple[int, int]:
-            prompt, members = item
-            responses = {tuple(samples[i].response_ids) for i in members}
-            return len(prompt) + sum(len(r) for r in responses), members[0]
+    def packed(group: list[int]) -> int:
+        responses = {tuple(samples[i].response_ids) for i in group}
+        return len(samples[group[0]].prompt_ids) + sum(len(r) for r in responses)
 
-        ordered.sort(key=length)
-    members = [m for _, m in ordered]
-    return [[i for group in members[k : k + size] for i in group] for k in range(0, len(members), size)]
+    keys = [tuple(s.prompt_ids) for s in samples]
+    return prompt_chunks(list(range(len(samples))), size, keys, packed, sort)
 
 
 def pack_by_prompt(samples: Sequence[Any], pad_id: int) -> PackedPrompts:
