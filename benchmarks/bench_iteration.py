@@ -38,7 +38,8 @@ sixth session (the same host kind) 1.46x, 1.70x with rollout.prefill_chunk, 1.82
 model.trim_last_attention; in the seventh that code read 1.98x, and with trainer.share_prompts and the KV
 cache's room 2.11x, 1.96x, 1.95x, 1.83x and 1.81x (2.40-2.61x) in five runs, and `smollm2` 1.72x (1.38x);
 in the eighth, the same code on the AVX2 host kind, 1.91x, 2.07x, 2.02x, 1.99x and 1.85x (2.70-3.12x), median
-1.99x, and `smollm2` 1.73x (1.51x);
+1.99x, and `smollm2` 1.73x (1.51x); in the ninth, the same code on a slower AVX2 host (67-71 GFLOP/s),
+1.86x, 1.87x and 1.94x (1.93-2.04x);
 `smollm2`
 (2026-12-01, one cold iteration before the bench interleaved, 6.6 minutes with SmolLM2's first build)
 1.34x (2.15x).
